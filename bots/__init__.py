@@ -1,0 +1,1 @@
+"""Carry out decisions on each platform through the outbox."""

@@ -1,0 +1,72 @@
+"""The Bot extension interface: one backend per platform, driven by outbox items."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tactful.domain import Platform
+
+
+class SendKind(StrEnum):
+    """What an outbox item asks a bot to do."""
+
+    PUBLIC_REPLY = "public_reply"
+    DIRECT_MESSAGE = "direct_message"
+    PRIVATE_REPLY = "private_reply"
+    HIDE = "hide"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundAction:
+    """One side effect to perform, exactly as stored in the outbox.
+
+    `fallback_text` is used by bots that cannot deliver a direct message (the user does not
+    accept DMs): they post it publicly in reply instead, and report `kind_used` accordingly.
+    """
+
+    idempotency_key: str
+    kind: SendKind
+    platform: Platform
+    thread_external_id: str
+    target_external_id: str
+    recipient_external_id: str
+    text: str | None = None
+    fallback_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the platform confirmed: its id for what we sent and how it was delivered."""
+
+    platform_ref: str
+    kind_used: SendKind
+    detail: str = ""
+
+
+class Bot(ABC):
+    """Performs outbox actions on one platform (errbot-style: one interface, many backends).
+
+    Contract:
+
+    * `send(action)` performs the action once and returns the platform's id for it. It
+      raises `tactful.errors.RateLimited` (with the reset time), `TransientPlatformError`
+      (5xx, timeouts: the outbox retries with backoff), `RecipientUnreachable` or
+      `PermanentPlatformError` (the outbox gives up and queues the item for a human),
+      `AuthenticationFailed` (the channel is paused).
+    * `find_sent(action)` is asked only after a crash left an item in "sending": it looks
+      on the platform for what we may already have delivered for this action and returns
+      its id, or ``None`` if nothing was delivered, so a restart never sends twice.
+    * Bots never decide anything; the text and target come from the policy decision.
+    """
+
+    platform: Platform
+
+    @abstractmethod
+    def send(self, action: OutboundAction) -> SendResult:
+        """Perform the action on the platform and return its confirmation."""
+
+    @abstractmethod
+    def find_sent(self, action: OutboundAction) -> SendResult | None:
+        """Return the delivery already made for this action, if any."""

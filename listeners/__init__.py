@@ -1,0 +1,1 @@
+"""Platform adapters that turn API payloads into normalised messages."""

@@ -1,0 +1,1 @@
+"""Scoring and classification of messages: sentiment, toxicity, intent, heat, language."""

@@ -1,0 +1,1 @@
+"""Conduct policies: schema, loader, decision engine and the default policy files."""

@@ -1,0 +1,67 @@
+"""Platform-neutral value types shared by every package: the normalised message at the boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Platform(StrEnum):
+    """A social platform tactful listens to and acts on."""
+
+    X = "x"
+    FACEBOOK = "facebook"
+    TELEGRAM = "telegram"
+
+
+class Channel(StrEnum):
+    """Where on a platform a message arrived; decides which replies are possible."""
+
+    MENTION = "mention"  # X: the brand account was @mentioned
+    SEARCH = "search"  # X: matched the brand keyword search
+    DIRECT = "direct"  # a private conversation (X DM, Messenger, Telegram private chat)
+    COMMENT = "comment"  # Facebook page comment
+    GROUP = "group"  # Telegram group or supergroup
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who wrote a message, as the platform identifies them."""
+
+    platform: Platform
+    external_id: str
+    username: str | None = None
+    display_name: str | None = None
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message normalised from any platform payload.
+
+    `thread_external_id` groups a conversation (X conversation_id, Facebook post or
+    Messenger thread, Telegram chat); `raw` keeps the original payload for audit.
+    """
+
+    platform: Platform
+    channel: Channel
+    external_id: str
+    thread_external_id: str
+    author: Author
+    text: str
+    created_at: datetime
+    in_reply_to_external_id: str | None = None
+    language_hint: str | None = None
+    is_private: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedPayload:
+    """A payload that could not be normalised, kept with the reason instead of being dropped."""
+
+    source: str
+    reason: str
+    payload: str

@@ -1,0 +1,41 @@
+"""Platform-neutral failures that adapters raise so the coordinator and outbox can react uniformly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class TactfulError(Exception):
+    """Base of every error tactful raises on purpose."""
+
+
+class PlatformError(TactfulError):
+    """A platform API call failed."""
+
+
+class RateLimited(PlatformError):
+    """The platform throttled us; do not call again before `retry_at` (UTC)."""
+
+    def __init__(self, message: str, retry_at: datetime) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class TransientPlatformError(PlatformError):
+    """A 5xx, timeout or connection failure: retry later with backoff."""
+
+
+class AuthenticationFailed(PlatformError):
+    """Credentials were refused: pause the channel and alert a human."""
+
+
+class RecipientUnreachable(PlatformError):
+    """The platform refuses this send for good (DMs closed, window expired, user blocked the bot)."""
+
+
+class PermanentPlatformError(PlatformError):
+    """Any other refusal that retrying will not fix (bad request, deleted target)."""
+
+
+class ConfigurationError(TactfulError):
+    """Settings or a policy file are invalid; the message names the file and field."""
