@@ -1,0 +1,1 @@
+"""SQLModel tables, repositories and Alembic migrations (SQLite by default, PostgreSQL for scale)."""

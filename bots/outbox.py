@@ -1,0 +1,222 @@
+"""The outbox dispatcher: the only place side effects happen, at most once per outbox item."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from bots.base import Bot, OutboundAction, SendKind, SendResult
+from bots.ratelimit import SendRateCap
+from storage.outbox import (
+    OutboxEntry,
+    audit,
+    due_entries,
+    interrupted_entries,
+    mark_failed,
+    mark_sending,
+    mark_sent,
+    reschedule,
+)
+from tactful.clock import Clock
+from tactful.domain import Platform
+from tactful.errors import (
+    AuthenticationFailed,
+    PermanentPlatformError,
+    PlatformError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientPlatformError,
+)
+
+log = logging.getLogger(__name__)
+
+AUTH_PAUSE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class SentEvent:
+    """A delivery the dispatcher completed (for live output)."""
+
+    entry: OutboxEntry
+    result: SendResult
+
+
+def backoff_delay(
+    attempt: int, base: float = 2.0, cap: float = 600.0, rng: random.Random | None = None
+) -> timedelta:
+    """Capped exponential backoff with full jitter for the given (1-based) attempt."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    jitter = (rng or random).uniform(0.5, 1.0)
+    return timedelta(seconds=ceiling * jitter)
+
+
+def to_action(entry: OutboxEntry) -> OutboundAction:
+    """Turn a stored outbox row into the action a bot performs."""
+    return OutboundAction(
+        idempotency_key=entry.idempotency_key,
+        kind=SendKind(entry.kind),
+        platform=Platform(entry.platform),
+        thread_external_id=entry.thread_external_id,
+        target_external_id=entry.target_external_id,
+        recipient_external_id=entry.recipient_external_id,
+        text=entry.text,
+        fallback_text=entry.fallback_text,
+    )
+
+
+class OutboxDispatcher:
+    """Sends due outbox items through the platform bots.
+
+    Each item is marked "sending" in its own committed transaction before the call and
+    "sent" with the platform's id after, so a crash leaves at most the in-flight items in
+    "sending"; `recover()` asks the bot whether those were delivered before trying again.
+    """
+
+    def __init__(
+        self,
+        db: Engine,
+        bots: Mapping[Platform, Bot],
+        clock: Clock,
+        sends_per_minute: Callable[[], int],
+        max_attempts: int = 6,
+        observer: Callable[[SentEvent], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._bots = dict(bots)
+        self._clock = clock
+        self._sends_per_minute = sends_per_minute
+        self._cap = SendRateCap(sends_per_minute())
+        self._max_attempts = max_attempts
+        self._observer = observer
+        self._rng = rng or random.Random()
+        self._paused_until: dict[str, datetime] = {}
+        self._failing: set[str] = set()
+
+    def recover(self) -> int:
+        """Resolve items a crash left in "sending"; return how many were found already delivered."""
+        with self._db.begin() as conn:
+            stuck = [e for e in interrupted_entries(conn) if Platform(e.platform) in self._bots]
+        delivered = 0
+        for entry in stuck:
+            bot = self._bots[Platform(entry.platform)]
+            now = self._clock.now()
+            try:
+                found = bot.find_sent(to_action(entry))
+            except PlatformError as exc:
+                log.warning("cannot check outbox item %s after restart yet: %s", entry.id, exc)
+                with self._db.begin() as conn:
+                    reschedule(
+                        conn, entry.id, now + backoff_delay(1, rng=self._rng), f"recovery: {exc}", False
+                    )
+                continue
+            with self._db.begin() as conn:
+                if found is not None:
+                    mark_sent(conn, entry.id, found.platform_ref, found.kind_used.value, now)
+                    audit(
+                        conn,
+                        now,
+                        "tactful",
+                        "outbox.recovered",
+                        "outbox",
+                        str(entry.id),
+                        ref=found.platform_ref,
+                    )
+                    delivered += 1
+                else:
+                    reschedule(conn, entry.id, now, "interrupted before delivery", count_attempt=False)
+        return delivered
+
+    def dispatch_due(self, limit: int = 100) -> int:
+        """Send every due item that the caps allow; return how many were delivered."""
+        self._refresh_cap()
+        now = self._clock.now()
+        paused = {p for p, until in self._paused_until.items() if until > now}
+        paused |= {p.value for p in Platform if p not in self._bots}
+        with self._db.begin() as conn:
+            entries = due_entries(conn, now, limit, paused)
+        delivered = 0
+        for entry in entries:
+            now = self._clock.now()
+            if entry.platform in self._paused_until and self._paused_until[entry.platform] > now:
+                continue
+            if entry.kind != SendKind.HIDE and not self._cap.allows(now):
+                log.info("global send cap reached; next send at %s", self._cap.next_slot(now).isoformat())
+                break
+            delivered += self._dispatch_one(entry)
+        return delivered
+
+    def _refresh_cap(self) -> None:
+        limit = self._sends_per_minute()
+        if limit != self._cap.limit:
+            self._cap.limit = limit
+
+    def _dispatch_one(self, entry: OutboxEntry) -> int:
+        bot = self._bots[Platform(entry.platform)]
+        now = self._clock.now()
+        with self._db.begin() as conn:
+            if not mark_sending(conn, entry.id, now):
+                return 0
+        try:
+            result = bot.send(to_action(entry))
+        except RateLimited as exc:
+            self._paused_until[entry.platform] = exc.retry_at
+            self._note_failure(entry.platform, f"rate limited until {exc.retry_at.isoformat()}")
+            with self._db.begin() as conn:
+                reschedule(conn, entry.id, exc.retry_at, str(exc), count_attempt=False)
+            return 0
+        except AuthenticationFailed as exc:
+            self._paused_until[entry.platform] = now + AUTH_PAUSE
+            self._note_failure(entry.platform, f"authentication failed: {exc}", level=logging.ERROR)
+            with self._db.begin() as conn:
+                reschedule(conn, entry.id, now + AUTH_PAUSE, str(exc), count_attempt=False)
+            return 0
+        except TransientPlatformError as exc:
+            attempts = entry.attempts + 1
+            with self._db.begin() as conn:
+                if attempts >= self._max_attempts:
+                    mark_failed(conn, entry, f"gave up after {attempts} attempts: {exc}", now)
+                else:
+                    reschedule(conn, entry.id, now + backoff_delay(attempts, rng=self._rng), str(exc))
+            self._note_failure(entry.platform, str(exc))
+            return 0
+        except (RecipientUnreachable, PermanentPlatformError) as exc:
+            with self._db.begin() as conn:
+                mark_failed(conn, entry, str(exc), now)
+                audit(conn, now, "tactful", "outbox.failed", "outbox", str(entry.id), error=str(exc)[:500])
+            return 0
+        done = self._clock.now()
+        if entry.kind != SendKind.HIDE:
+            self._cap.record(done)
+        with self._db.begin() as conn:
+            mark_sent(conn, entry.id, result.platform_ref, result.kind_used.value, done)
+            audit(
+                conn,
+                done,
+                "tactful",
+                f"outbox.{result.kind_used.value}",
+                "outbox",
+                str(entry.id),
+                ref=result.platform_ref,
+                rule=entry.rule_id,
+                policy_version=entry.policy_version,
+            )
+        self._note_recovery(entry.platform)
+        if self._observer is not None:
+            self._observer(SentEvent(entry=entry, result=result))
+        return 1
+
+    def _note_failure(self, platform: str, what: str, level: int = logging.WARNING) -> None:
+        if platform not in self._failing:
+            self._failing.add(platform)
+            log.log(level, "sending on %s is failing: %s", platform, what)
+
+    def _note_recovery(self, platform: str) -> None:
+        if platform in self._failing:
+            self._failing.discard(platform)
+            log.info("sending on %s recovered", platform)

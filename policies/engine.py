@@ -1,0 +1,265 @@
+"""The decision engine: applies a loaded conduct policy to one message context and returns a Decision."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from policies.decision import (
+    Acknowledge,
+    Action,
+    Decision,
+    DecisionContext,
+    Hide,
+    Ignore,
+    MoveToPrivate,
+    QueueForReview,
+)
+from policies.loader import LoadedPolicy
+from policies.schema import FALLBACK_RULE_ID, ActionSpec, Policy, Rule, When
+from policies.templates import Refusal, Rendered, render, template_values
+
+#: Queue priority when no rule matches.
+FALLBACK_PRIORITY = 30
+
+
+def keyword_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    """Compile case-insensitive word-prefix matching for keywords (refund matches refunded, not prefund)."""
+    cleaned = sorted({word.strip().casefold() for word in words if word.strip()}, key=len, reverse=True)
+    if not cleaned:
+        return None
+    return re.compile(r"(?<!\w)(" + "|".join(re.escape(word) for word in cleaned) + ")", re.IGNORECASE)
+
+
+@dataclass
+class _Outcome:
+    """Actions being assembled for one decision, plus why sends were withheld."""
+
+    actions: list[Action] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)
+
+
+class PolicyEngine:
+    """Decides what to do about a message; pure: no I/O, no clock reads (time comes from ctx.now)."""
+
+    def __init__(self, loaded: LoadedPolicy) -> None:
+        self._loaded = loaded
+        self.policy: Policy = loaded.policy
+        self._priority_words = keyword_pattern(self.policy.keywords.priority)
+        self._rule_words = {
+            rule.id: keyword_pattern(rule.when.keywords_any) for rule in self.policy.rules if rule.when.keywords_any
+        }
+        self._own = {
+            platform: {_handle(account) for account in accounts if _handle(account)}
+            for platform, accounts in self.policy.brand.own_accounts.items()
+        }
+
+    @property
+    def version(self) -> str:
+        """Return the policy version (sha256 prefix of the policy file) stamped on every decision."""
+        return self._loaded.version
+
+    @property
+    def global_sends_per_minute(self) -> int:
+        """Return the outbox-wide send ceiling from the policy's safety section."""
+        return self.policy.safety.global_sends_per_minute
+
+    def decide(self, ctx: DecisionContext) -> Decision:
+        """Return the decision of the first matching rule, or a fallback queue item."""
+        own = self.is_own_account(ctx)
+        for rule in self.policy.rules:
+            reasons = self._match(rule, ctx, own)
+            if reasons is not None:
+                return self._apply(rule, reasons, ctx, own)
+        actions: list[Action] = [QueueForReview(FALLBACK_PRIORITY, "no rule matched; a person should look")]
+        explanation = "no rule matched: queued for a person"
+        return self._finish(FALLBACK_RULE_ID, actions, explanation, ctx)
+
+    def is_own_account(self, ctx: DecisionContext) -> bool:
+        """Return whether the author is one of the brand's accounts (flag from the pipeline or policy list)."""
+        if ctx.from_own_account:
+            return True
+        author = ctx.message.author
+        accounts = self._own.get(ctx.message.platform, set())
+        return bool(accounts) and bool({_handle(author.username), _handle(author.external_id)} & accounts)
+
+    def _match(self, rule: Rule, ctx: DecisionContext, own: bool) -> list[str] | None:
+        """Return why every condition of the rule holds, or None when one does not."""
+        when: When = rule.when
+        verdict = ctx.verdict
+        message = ctx.message
+        reasons: list[str] = []
+        if when.category is not None:
+            if verdict.category not in when.category:
+                return None
+            reasons.append(f"category {verdict.category.value} ({verdict.confidence:.2f})")
+        if when.platform is not None:
+            if message.platform not in when.platform:
+                return None
+            reasons.append(f"platform {message.platform.value}")
+        if when.channel is not None:
+            if message.channel not in when.channel:
+                return None
+            reasons.append(f"channel {message.channel.value}")
+        if when.language is not None:
+            language = (verdict.language or "").lower().replace("_", "-")
+            if language not in when.language and language.split("-", 1)[0] not in when.language:
+                return None
+            reasons.append(f"language {language}")
+        scores = {
+            "heat": ("thread heat", ctx.thread_heat),
+            "toxicity": ("toxicity", verdict.toxicity),
+            "complaint": ("complaint", verdict.complaint),
+            "confidence": ("confidence", verdict.confidence),
+        }
+        for key, (label, value) in scores.items():
+            low: float | None = getattr(when, f"min_{key}")
+            high: float | None = getattr(when, f"max_{key}")
+            if low is not None:
+                if value < low:
+                    return None
+                reasons.append(f"{label} {value:.2f} >= {low:.2f}")
+            if high is not None:
+                if value >= high:
+                    return None
+                reasons.append(f"{label} {value:.2f} < {high:.2f}")
+        if when.keywords_any is not None:
+            found = _first_keyword(self._rule_words.get(rule.id), message.text, verdict.keywords)
+            if found is None:
+                return None
+            reasons.append(f"keyword '{found}'")
+        if when.from_own_account is not None:
+            if own != when.from_own_account:
+                return None
+            reasons.append("from our own account" if own else "not from our own account")
+        if when.is_private is not None:
+            if message.is_private != when.is_private:
+                return None
+            reasons.append("private chat" if message.is_private else "public")
+        return reasons
+
+    def _apply(self, rule: Rule, reasons: list[str], ctx: DecisionContext, own: bool) -> Decision:
+        """Build the rule's actions, withholding sends that safety forbids."""
+        outcome = _Outcome()
+        for spec in rule.then:
+            self._add_action(spec, ctx, own, outcome)
+        if outcome.withheld:
+            note = "; ".join(outcome.withheld)
+            queued = next((a for a in outcome.actions if isinstance(a, QueueForReview)), None)
+            if queued is None:
+                priority = self.policy.safety.blocked_send_priority
+                outcome.actions.append(QueueForReview(priority, f"{rule.id}: {note}"))
+            else:
+                index = outcome.actions.index(queued)
+                outcome.actions[index] = replace(queued, reason=f"{queued.reason}; {note}")
+        matched = ", ".join(reasons) if reasons else "matches every message"
+        explanation = f"rule {rule.id}: {matched}"
+        if outcome.withheld:
+            explanation += "; " + "; ".join(outcome.withheld)
+        return self._finish(rule.id, outcome.actions, explanation, ctx)
+
+    def _add_action(self, spec: ActionSpec, ctx: DecisionContext, own: bool, outcome: _Outcome) -> None:
+        """Append one action (or the reason it was withheld) to the outcome."""
+        if spec.queue is not None:
+            outcome.actions.append(QueueForReview(spec.queue.priority, spec.queue.reason))
+        elif spec.ignore is not None:
+            outcome.actions.append(Ignore(spec.ignore))
+        elif spec.hide is not None:
+            if own:
+                outcome.withheld.append("hide withheld: message is from our own account")
+            else:
+                outcome.actions.append(Hide(spec.hide))
+        elif spec.acknowledge is not None:
+            self._acknowledge(spec.acknowledge, ctx, own, outcome)
+        elif spec.move_to_private is not None:
+            self._move(spec.move_to_private.template, spec.move_to_private.fallback, ctx, own, outcome)
+
+    def _acknowledge(self, template_id: str, ctx: DecisionContext, own: bool, outcome: _Outcome) -> None:
+        safety = self.policy.safety
+        blocked = self._send_blocker(ctx, own)
+        if blocked is None and safety.one_ack_per_thread and ctx.thread_acknowledged:
+            blocked = "thread already acknowledged"
+        if blocked is None and ctx.author_acks_today >= safety.max_acks_per_author_per_day:
+            blocked = (
+                f"author already got {ctx.author_acks_today} acknowledgements today "
+                f"(limit {safety.max_acks_per_author_per_day})"
+            )
+        if blocked is not None:
+            outcome.withheld.append(f"acknowledgement withheld: {blocked}")
+            return
+        result = self._render(template_id, ctx)
+        if isinstance(result, Refusal):
+            outcome.withheld.append(f"acknowledgement withheld: {result.reason}")
+            return
+        outcome.actions.append(Acknowledge(result.text, template_id, result.variant))
+
+    def _move(self, template_id: str, fallback_id: str, ctx: DecisionContext, own: bool, outcome: _Outcome) -> None:
+        blocked = self._send_blocker(ctx, own)
+        if blocked is None and ctx.thread_moved_private:
+            blocked = "thread already moved to private"
+        if blocked is None and ctx.message.is_private:
+            blocked = "conversation is already private"
+        if blocked is not None:
+            outcome.withheld.append(f"move to private withheld: {blocked}")
+            return
+        private = self._render(template_id, ctx)
+        public = self._render(fallback_id, ctx)
+        if isinstance(private, Refusal):
+            outcome.withheld.append(f"move to private withheld: {private.reason}")
+            return
+        if isinstance(public, Refusal):
+            outcome.withheld.append(f"move to private withheld: {public.reason}")
+            return
+        outcome.actions.append(MoveToPrivate(private.text, public.text, template_id, private.variant))
+
+    def _send_blocker(self, ctx: DecisionContext, own: bool) -> str | None:
+        """Return why nothing may be sent to this author at all, if anything."""
+        if own:
+            return "message is from our own account"
+        if ctx.message.author.is_bot:
+            return "author is a bot"
+        return None
+
+    def _render(self, template_id: str, ctx: DecisionContext) -> Rendered | Refusal:
+        brand = ctx.brand_name or self.policy.brand.name
+        return render(
+            template_id,
+            self.policy.templates.get(template_id),
+            language=ctx.verdict.language,
+            default_language=self.policy.default_language,
+            fallback_to_default=self.policy.safety.fallback_to_default_language,
+            seed=f"{ctx.message.platform.value}:{ctx.message.external_id}",
+            avoid=ctx.last_variant_to_author,
+            values=template_values(ctx.message.author, brand, ctx.private_channel_link),
+        )
+
+    def _finish(self, rule_id: str, actions: list[Action], explanation: str, ctx: DecisionContext) -> Decision:
+        """Apply the priority-keyword boost and stamp the policy version."""
+        found = _first_keyword(self._priority_words, ctx.message.text, ())
+        boost = self.policy.keywords.priority_boost
+        if found is not None and boost and any(isinstance(a, QueueForReview) for a in actions):
+            actions = [
+                replace(a, priority=min(100, a.priority + boost)) if isinstance(a, QueueForReview) else a
+                for a in actions
+            ]
+            explanation += f"; priority +{boost} for keyword '{found}'"
+        return Decision(rule_id, self.version, tuple(actions), explanation)
+
+
+def _first_keyword(pattern: re.Pattern[str] | None, text: str, extra: tuple[str, ...]) -> str | None:
+    """Return the first keyword found in the text (or among the classifier's keywords)."""
+    if pattern is None:
+        return None
+    match = pattern.search(text)
+    if match:
+        return match.group(1).casefold()
+    for word in extra:
+        match = pattern.match(word)
+        if match:
+            return match.group(1).casefold()
+    return None
+
+
+def _handle(value: str | None) -> str:
+    return (value or "").strip().lstrip("@").casefold()

@@ -1,0 +1,269 @@
+"""Conduct policy schema (version 1): the typed shape of a policy YAML file and its cross-field checks."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from moderation.verdict import Category
+from policies.templates import template_problems
+from tactful.domain import Channel, Platform
+
+#: Rule id the engine uses when no rule matches; a policy may not define it.
+FALLBACK_RULE_ID = "fallback"
+
+RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+TemplateId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+Priority = Annotated[int, Field(ge=0, le=100)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _listify(value: Any) -> Any:
+    """Accept a single scalar where a list is expected (`category: complaint`)."""
+    if isinstance(value, str | int | float | bool):
+        return [value]
+    return value
+
+
+def _tuple_of(item: Any) -> Any:
+    """Build an optional, scalar-tolerant tuple type for rule conditions."""
+    return Annotated[tuple[item, ...] | None, BeforeValidator(_listify)]
+
+
+class _Model(BaseModel):
+    """Base for every policy section: unknown keys are errors and values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Brand(_Model):
+    """Who the policy speaks for."""
+
+    name: Text = Field(description="Brand name used for the {brand} template variable.")
+    own_accounts: dict[Platform, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Per platform, the brand's own usernames or ids; messages from them are never answered.",
+    )
+
+
+class Keywords(_Model):
+    """Words that make a message more urgent for the human queue."""
+
+    priority: tuple[Text, ...] = Field(
+        default=(), description="Case-insensitive words or word prefixes (refund matches refunded)."
+    )
+    priority_boost: Priority = Field(
+        default=15, description="Added to every queue priority (capped at 100) when a priority word appears."
+    )
+
+
+class When(_Model):
+    """Conditions of a rule; every condition given must hold. Lists match any of their values.
+
+    `min_*` bounds are inclusive (score >= bound), `max_*` bounds exclusive (score < bound).
+    """
+
+    category: _tuple_of(Category) = Field(default=None, description="Verdict category is one of these.")
+    platform: _tuple_of(Platform) = Field(default=None, description="Message platform is one of these.")
+    channel: _tuple_of(Channel) = Field(default=None, description="Message channel is one of these.")
+    language: _tuple_of(LanguageCode) = Field(default=None, description="Detected language is one of these.")
+    min_heat: Score | None = Field(default=None, description="Thread heat is at least this.")
+    max_heat: Score | None = Field(default=None, description="Thread heat is below this.")
+    min_toxicity: Score | None = Field(default=None, description="Toxicity is at least this.")
+    max_toxicity: Score | None = Field(default=None, description="Toxicity is below this.")
+    min_complaint: Score | None = Field(default=None, description="Complaint signal is at least this.")
+    max_complaint: Score | None = Field(default=None, description="Complaint signal is below this.")
+    min_confidence: Score | None = Field(default=None, description="Classifier confidence is at least this.")
+    max_confidence: Score | None = Field(default=None, description="Classifier confidence is below this.")
+    keywords_any: _tuple_of(Text) = Field(
+        default=None, description="Text contains one of these words or word prefixes (case-insensitive)."
+    )
+    from_own_account: bool | None = Field(default=None, description="Author is (or is not) a brand account.")
+    is_private: bool | None = Field(default=None, description="Message is (or is not) in a private chat.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> When:
+        for name in ("category", "platform", "channel", "language", "keywords_any"):
+            if getattr(self, name) == ():
+                raise ValueError(f"{name} is an empty list, so the rule could never match")
+        for score in ("heat", "toxicity", "complaint", "confidence"):
+            low, high = getattr(self, f"min_{score}"), getattr(self, f"max_{score}")
+            if low is not None and high is not None and low >= high:
+                raise ValueError(f"min_{score} ({low}) must be below max_{score} ({high})")
+        return self
+
+
+class MoveToPrivateSpec(_Model):
+    """Move the conversation to a private channel."""
+
+    template: TemplateId = Field(description="Template for the private message.")
+    fallback: TemplateId = Field(description="Template for a public invitation (may use {dm_link}).")
+
+
+class QueueSpec(_Model):
+    """Put the message in front of a person."""
+
+    priority: Priority = Field(description="0..100, higher is more urgent.")
+    reason: Text = Field(description="What the person should do; shown in the queue.")
+
+
+ACTION_KINDS = ("acknowledge", "move_to_private", "hide", "ignore", "queue")
+SEND_KINDS = frozenset({"acknowledge", "move_to_private"})
+
+
+class ActionSpec(_Model):
+    """One action of a rule: a mapping with exactly one of the action keys."""
+
+    acknowledge: TemplateId | None = Field(default=None, description="Reply with a variant of this template.")
+    move_to_private: MoveToPrivateSpec | None = Field(default=None, description="Take the thread private.")
+    hide: Text | None = Field(default=None, description="Hide the message; the value is the reason.")
+    ignore: Text | None = Field(default=None, description="Deliberately do nothing; the value is the reason.")
+    queue: QueueSpec | None = Field(default=None, description="Queue for a person.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ActionSpec:
+        given = [kind for kind in ACTION_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) or "none"
+            raise ValueError(
+                f"an action needs exactly one of {', '.join(ACTION_KINDS)} (found {found}); "
+                "put each action in its own list item"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Return which action this is (one of ACTION_KINDS)."""
+        return next(kind for kind in ACTION_KINDS if getattr(self, kind) is not None)
+
+
+class Rule(_Model):
+    """An ordered rule: the first rule whose conditions all hold decides the actions."""
+
+    id: RuleId = Field(description="Unique id, reported in every decision (lowercase, digits, - and _).")
+    description: str = Field(default="", description="Free text for the people who maintain the policy.")
+    when: When = Field(default_factory=When, description="Conditions; empty matches every message.")
+    then: tuple[ActionSpec, ...] = Field(min_length=1, description="Actions, in order.")
+
+
+class Safety(_Model):
+    """Limits that turn automatic sends into queue items instead of silently dropping them."""
+
+    one_ack_per_thread: bool = Field(default=True, description="At most one acknowledgement per thread.")
+    max_acks_per_author_per_day: int = Field(
+        default=3, ge=0, description="Acknowledgements one author may receive per day."
+    )
+    global_sends_per_minute: int = Field(
+        default=30, ge=1, description="Ceiling for the outbox dispatcher over all channels."
+    )
+    blocked_send_priority: Priority = Field(
+        default=50, description="Queue priority when a send is withheld and the rule has no queue action."
+    )
+    fallback_to_default_language: bool = Field(
+        default=False,
+        description="Reply in default_language when a template lacks the message's language "
+        "(false: queue for a person instead).",
+    )
+
+
+class Policy(_Model):
+    """A complete conduct policy, version 1."""
+
+    version: Literal[1] = Field(description="Schema version; must be 1.")
+    brand: Brand
+    default_language: LanguageCode = Field(default="en", description="Language every template must cover.")
+    keywords: Keywords = Field(default_factory=Keywords)
+    templates: dict[TemplateId, dict[LanguageCode, tuple[Text, ...]]] = Field(
+        default_factory=dict, description="Template id -> language -> text variants."
+    )
+    rules: tuple[Rule, ...] = Field(min_length=1, description="Ordered rules; first match wins.")
+    safety: Safety = Field(default_factory=Safety)
+
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaIssue:
+    """A cross-field problem found after type validation, located by its path in the document."""
+
+    loc: Loc
+    message: str
+    hint: str | None = None
+
+
+def semantic_issues(policy: Policy) -> list[SchemaIssue]:
+    """Return every problem type checks cannot see: references, duplicates, variables, coverage."""
+    return [*_rule_issues(policy), *_template_issues(policy)]
+
+
+def _rule_issues(policy: Policy) -> Iterator[SchemaIssue]:
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(policy.rules):
+        if rule.id == FALLBACK_RULE_ID:
+            yield SchemaIssue(("rules", index, "id"), f"rule id '{rule.id}' is reserved", "pick another id")
+        elif rule.id in seen:
+            yield SchemaIssue(
+                ("rules", index, "id"),
+                f"duplicate rule id '{rule.id}'",
+                f"first used by rules[{seen[rule.id]}]; rule ids must be unique",
+            )
+        else:
+            seen[rule.id] = index
+        yield from _action_issues(policy, index, rule)
+
+
+def _action_issues(policy: Policy, index: int, rule: Rule) -> Iterator[SchemaIssue]:
+    first: dict[str, int] = {}
+    for position, action in enumerate(rule.then):
+        loc: Loc = ("rules", index, "then", position)
+        if action.kind in first:
+            yield SchemaIssue((*loc, action.kind), f"'{action.kind}' appears twice in one rule", "keep one")
+        first.setdefault(action.kind, position)
+        if action.acknowledge is not None:
+            yield from _template_ref(policy, (*loc, "acknowledge"), action.acknowledge)
+        if action.move_to_private is not None:
+            move = action.move_to_private
+            yield from _template_ref(policy, (*loc, "move_to_private", "template"), move.template)
+            yield from _template_ref(policy, (*loc, "move_to_private", "fallback"), move.fallback)
+    sends = sorted(SEND_KINDS & first.keys(), key=first.__getitem__)
+    if len(sends) > 1:
+        loc = ("rules", index, "then", first[sends[1]], sends[1])
+        yield SchemaIssue(loc, "acknowledge and move_to_private cannot share a rule", "keep one of them")
+    if "ignore" in first and sends:
+        loc = ("rules", index, "then", first["ignore"], "ignore")
+        yield SchemaIssue(loc, f"ignore contradicts {sends[0]} in the same rule", "remove one of them")
+
+
+def _template_ref(policy: Policy, loc: Loc, template_id: str) -> Iterator[SchemaIssue]:
+    if template_id in policy.templates:
+        return
+    close = difflib.get_close_matches(template_id, list(policy.templates), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else "define it under templates:"
+    yield SchemaIssue(loc, f"template '{template_id}' is not defined", hint)
+
+
+def _template_issues(policy: Policy) -> Iterator[SchemaIssue]:
+    default = policy.default_language
+    for template_id, languages in policy.templates.items():
+        if not languages.get(default):
+            yield SchemaIssue(
+                ("templates", template_id),
+                f"template '{template_id}' has no variants for the default language '{default}'",
+                f"add variants under '{default}:'",
+            )
+        for language, variants in languages.items():
+            seen: set[str] = set()
+            for position, text in enumerate(variants):
+                loc: Loc = ("templates", template_id, language, position)
+                for problem in template_problems(text):
+                    yield SchemaIssue(loc, problem.message, problem.hint)
+                if text in seen:
+                    yield SchemaIssue(loc, "duplicate variant", "each variant should read differently")
+                seen.add(text)

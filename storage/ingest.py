@@ -1,0 +1,205 @@
+"""Store what a listener fetched: messages, authors, threads and the cursor, in one transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+
+from storage import tables as t
+from storage.bulk import chunks, insert_ignoring_conflicts
+from tactful.domain import IncomingMessage, QuarantinedPayload
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStats:
+    """How many messages a fetch added, how many were already known, how many were quarantined."""
+
+    stored: int
+    duplicates: int
+    quarantined: int
+
+
+def load_cursor(engine: Engine, key: str) -> str | None:
+    """Return the stored cursor for a listener key, or None before its first poll."""
+    with engine.connect() as conn:
+        return conn.execute(select(t.cursors.c.cursor).where(t.cursors.c.key == key)).scalar_one_or_none()
+
+
+def _ids_by_external(
+    conn: Connection, table: t.Table, platform: str, external_ids: list[str]
+) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunks(external_ids):
+        rows = conn.execute(
+            select(table.c.external_id, table.c.id).where(
+                and_(table.c.platform == platform, table.c.external_id.in_(part))
+            )
+        )
+        found.update({ext: ident for ext, ident in rows})
+    return found
+
+
+def _store_authors(
+    conn: Connection, batch: list[IncomingMessage], now: datetime
+) -> dict[tuple[str, str], int]:
+    latest = {(m.platform.value, m.author.external_id): m.author for m in batch}
+    insert_ignoring_conflicts(
+        conn,
+        t.authors,
+        (
+            {
+                "platform": platform,
+                "external_id": ext,
+                "username": author.username,
+                "display_name": author.display_name,
+                "is_bot": author.is_bot,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for (platform, ext), author in latest.items()
+        ),
+        ("platform", "external_id"),
+    )
+    conn.execute(
+        update(t.authors)
+        .where(and_(t.authors.c.platform == bindparam("p"), t.authors.c.external_id == bindparam("e")))
+        .values(username=bindparam("u"), display_name=bindparam("d"), last_seen_at=bindparam("s")),
+        [
+            {"p": platform, "e": ext, "u": a.username, "d": a.display_name, "s": now}
+            for (platform, ext), a in latest.items()
+        ],
+    )
+    ids: dict[tuple[str, str], int] = {}
+    for platform in {p for p, _ in latest}:
+        wanted = [e for p, e in latest if p == platform]
+        ids.update({(platform, e): i for e, i in _ids_by_external(conn, t.authors, platform, wanted).items()})
+    return ids
+
+
+def _store_threads(conn: Connection, batch: list[IncomingMessage]) -> dict[tuple[str, str], int]:
+    first: dict[tuple[str, str], IncomingMessage] = {}
+    for m in batch:
+        key = (m.platform.value, m.thread_external_id)
+        if key not in first or m.created_at < first[key].created_at:
+            first[key] = m
+    insert_ignoring_conflicts(
+        conn,
+        t.threads,
+        (
+            {
+                "platform": platform,
+                "external_id": ext,
+                "channel": m.channel.value,
+                "created_at": m.created_at,
+                "last_message_at": m.created_at,
+            }
+            for (platform, ext), m in first.items()
+        ),
+        ("platform", "external_id"),
+    )
+    ids: dict[tuple[str, str], int] = {}
+    for platform in {p for p, _ in first}:
+        wanted = [e for p, e in first if p == platform]
+        ids.update({(platform, e): i for e, i in _ids_by_external(conn, t.threads, platform, wanted).items()})
+    return ids
+
+
+def _known_message_ids(conn: Connection, batch: list[IncomingMessage]) -> set[tuple[str, str]]:
+    known: set[tuple[str, str]] = set()
+    for platform in {m.platform.value for m in batch}:
+        wanted = [m.external_id for m in batch if m.platform.value == platform]
+        known.update((platform, e) for e in _ids_by_external(conn, t.messages, platform, wanted))
+    return known
+
+
+def store_messages(
+    conn: Connection, messages: list[IncomingMessage], now: datetime, source: str
+) -> tuple[int, int]:
+    """Insert messages (and their authors and threads) that are not stored yet; return (stored, duplicates)."""
+    unique: dict[tuple[str, str], IncomingMessage] = {}
+    for m in messages:
+        unique.setdefault((m.platform.value, m.external_id), m)
+    if not unique:
+        return 0, len(messages)
+    known = _known_message_ids(conn, list(unique.values()))
+    fresh = [m for k, m in unique.items() if k not in known]
+    if fresh:
+        author_ids = _store_authors(conn, fresh, now)
+        thread_ids = _store_threads(conn, fresh)
+        fresh.sort(key=lambda m: (m.created_at, m.external_id))
+        insert_ignoring_conflicts(
+            conn,
+            t.messages,
+            (
+                {
+                    "platform": m.platform.value,
+                    "external_id": m.external_id,
+                    "channel": m.channel.value,
+                    "thread_id": thread_ids[(m.platform.value, m.thread_external_id)],
+                    "author_id": author_ids[(m.platform.value, m.author.external_id)],
+                    "text": m.text,
+                    "created_at": m.created_at,
+                    "received_at": now,
+                    "in_reply_to_external_id": m.in_reply_to_external_id,
+                    "language_hint": m.language_hint,
+                    "is_private": m.is_private,
+                    "source": source,
+                    "status": "new",
+                    "raw": m.raw or None,
+                }
+                for m in fresh
+            ),
+            ("platform", "external_id"),
+        )
+    return len(fresh), len(messages) - len(fresh)
+
+
+def store_quarantined(conn: Connection, items: list[QuarantinedPayload], now: datetime) -> None:
+    """Keep unreadable payloads with the reason they were rejected."""
+    if items:
+        conn.execute(
+            t.quarantine.insert(),
+            [
+                {"source": q.source, "reason": q.reason, "payload": q.payload, "received_at": now}
+                for q in items
+            ],
+        )
+
+
+def save_cursor(conn: Connection, key: str, cursor: str | None, now: datetime) -> None:
+    """Record how far a listener has read (inside the caller's transaction)."""
+    if cursor is None:
+        return
+    changed = conn.execute(
+        update(t.cursors).where(t.cursors.c.key == key).values(cursor=cursor, updated_at=now)
+    ).rowcount
+    if not changed:
+        insert_ignoring_conflicts(
+            conn, t.cursors, [{"key": key, "cursor": cursor, "updated_at": now}], ("key",)
+        )
+
+
+def store_fetch(
+    engine: Engine,
+    key: str,
+    messages: list[IncomingMessage],
+    cursor: str | None,
+    quarantined: list[QuarantinedPayload],
+    now: datetime,
+) -> IngestStats:
+    """Store one fetch's messages, quarantined payloads and cursor atomically."""
+    with engine.begin() as conn:
+        stored, duplicates = store_messages(conn, messages, now, source=key)
+        store_quarantined(conn, quarantined, now)
+        save_cursor(conn, key, cursor, now)
+    return IngestStats(stored=stored, duplicates=duplicates, quarantined=len(quarantined))
+
+
+def payload_text(payload: object) -> str:
+    """Serialise a raw payload for quarantine storage, whatever its type."""
+    if isinstance(payload, str | bytes):
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    return json.dumps(payload, default=str, ensure_ascii=False)

@@ -1,0 +1,221 @@
+"""The tables tactful keeps: what arrived, what was concluded and decided, what was sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Account(SQLModel, table=True):
+    """A brand account or channel tactful watches and speaks for."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_accounts_platform_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    username: str | None = Field(default=None, max_length=128)
+
+
+class Author(SQLModel, table=True):
+    """A person (or bot) who wrote to or about the brand."""
+
+    __tablename__ = "authors"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_authors_platform_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    username: str | None = Field(default=None, max_length=128)
+    display_name: str | None = Field(default=None, max_length=256)
+    is_bot: bool = False
+    first_seen_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+
+
+class Thread(SQLModel, table=True):
+    """A conversation: an X conversation, a Facebook post or Messenger thread, a Telegram chat."""
+
+    __tablename__ = "threads"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_threads_platform_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=128)
+    channel: str = Field(max_length=16)
+    created_at: datetime = _utc()
+    last_message_at: datetime = _utc()
+    heat: float = 0.0
+    heat_state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    acknowledged: bool = False
+    moved_private: bool = False
+
+
+class Message(SQLModel, table=True):
+    """One stored message, exactly once per platform and external id."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id", name="uq_messages_platform_external"),
+        Index("ix_messages_status_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    thread_id: int = Field(foreign_key="threads.id", index=True)
+    author_id: int = Field(foreign_key="authors.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _utc()
+    received_at: datetime = _utc()
+    in_reply_to_external_id: str | None = Field(default=None, max_length=64)
+    language_hint: str | None = Field(default=None, max_length=16)
+    is_private: bool = False
+    source: str = Field(default="", max_length=128)
+    status: str = Field(default="new", max_length=16)
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Verdict(SQLModel, table=True):
+    """What moderation concluded about a message, with its explanation."""
+
+    __tablename__ = "verdicts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", unique=True)
+    category: str = Field(max_length=16, index=True)
+    sentiment: str = Field(max_length=16)
+    sentiment_score: float
+    toxicity: float
+    complaint: float
+    language: str = Field(max_length=16)
+    confidence: float
+    explanation: str = Field(sa_column=Column(Text, nullable=False))
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    signals: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    model: str = Field(max_length=64)
+    created_at: datetime = _utc()
+
+
+class Decision(SQLModel, table=True):
+    """What the policy decided for a message, and which rule and version decided it."""
+
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", unique=True)
+    rule_id: str = Field(max_length=128)
+    policy_version: str = Field(max_length=64)
+    actions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    explanation: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _utc()
+
+
+class OutboxItem(SQLModel, table=True):
+    """A pending side effect: committed before it is sent, marked with the platform's id after."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=160, unique=True)
+    message_id: int = Field(foreign_key="messages.id", index=True)
+    thread_id: int = Field(foreign_key="threads.id")
+    author_id: int = Field(foreign_key="authors.id")
+    platform: str = Field(max_length=16)
+    kind: str = Field(max_length=24)
+    thread_external_id: str = Field(max_length=128)
+    target_external_id: str = Field(max_length=64)
+    recipient_external_id: str = Field(max_length=64)
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    fallback_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    template_id: str | None = Field(default=None, max_length=128)
+    variant: int | None = None
+    rule_id: str = Field(max_length=128)
+    policy_version: str = Field(max_length=64)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    platform_ref: str | None = Field(default=None, max_length=128)
+    kind_used: str | None = Field(default=None, max_length=24)
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+class ListenerCursor(SQLModel, table=True):
+    """How far a listener has read; written in the same transaction as the messages it covers."""
+
+    __tablename__ = "listener_cursors"
+
+    key: str = Field(primary_key=True, max_length=160)
+    cursor: str | None = Field(default=None, max_length=256)
+    updated_at: datetime = _utc()
+
+
+class ReviewItem(SQLModel, table=True):
+    """A thread a person must look at, with its priority; one open item per thread."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_items_status_priority", "status", "priority"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="threads.id", index=True)
+    message_id: int = Field(foreign_key="messages.id")
+    platform: str = Field(max_length=16)
+    priority: int = 0
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="open", max_length=16)
+    assignee: str | None = Field(default=None, max_length=128)
+    message_count: int = 1
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    due_at: datetime | None = _utc(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what, when: automation and people alike."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64)
+    subject_type: str = Field(max_length=32)
+    subject_id: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class QuarantinedItem(SQLModel, table=True):
+    """A payload that could not be read, kept with the reason."""
+
+    __tablename__ = "quarantine"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=160)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = _utc()
+
+
+class PolicyVersion(SQLModel, table=True):
+    """Every policy version that ever ran."""
+
+    __tablename__ = "policy_versions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=64, unique=True)
+    path: str = Field(max_length=512)
+    loaded_at: datetime = _utc()

@@ -1,0 +1,23 @@
+"""Core `Table` handles for the SQLModel tables, for fast bulk statements."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+from sqlmodel import SQLModel
+
+from storage import models  # noqa: F401  (registers the tables)
+
+_tables = SQLModel.metadata.tables
+
+accounts: Table = _tables["accounts"]
+authors: Table = _tables["authors"]
+threads: Table = _tables["threads"]
+messages: Table = _tables["messages"]
+verdicts: Table = _tables["verdicts"]
+decisions: Table = _tables["decisions"]
+outbox: Table = _tables["outbox"]
+cursors: Table = _tables["listener_cursors"]
+review_items: Table = _tables["review_items"]
+audit_log: Table = _tables["audit_log"]
+quarantine: Table = _tables["quarantine"]
+policy_versions: Table = _tables["policy_versions"]

@@ -1,0 +1,231 @@
+"""Repository for the processing stage: claim new messages with their context, write the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, select, update
+
+from storage import tables as t
+from storage.bulk import chunks, insert_ignoring_conflicts
+
+SEND_KINDS = ("public_reply", "direct_message", "private_reply")
+
+
+@dataclass(slots=True)
+class PendingMessage:
+    """A stored message awaiting moderation and a decision, joined with its author and thread."""
+
+    id: int
+    platform: str
+    channel: str
+    external_id: str
+    thread_id: int
+    thread_external_id: str
+    author_id: int
+    author_external_id: str
+    author_username: str | None
+    author_display_name: str | None
+    author_is_bot: bool
+    text: str
+    created_at: datetime
+    in_reply_to_external_id: str | None
+    language_hint: str | None
+    is_private: bool
+
+
+@dataclass(slots=True)
+class ThreadState:
+    """What the processing stage needs to know about a thread, updated in memory through a batch."""
+
+    heat: float
+    heat_state: dict[str, Any] | None
+    acknowledged: bool
+    moved_private: bool
+    last_message_at: datetime
+    open_item_id: int | None = None
+    open_item_priority: int = 0
+    changed: bool = False
+
+
+@dataclass(slots=True)
+class AuthorSendState:
+    """Recent automated sends to one author: count in the last day and the last template variant."""
+
+    sends_last_day: int = 0
+    last_variant: tuple[str, int] | None = None
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """Every row one processed batch writes, applied in a single transaction."""
+
+    message_ids: list[int] = field(default_factory=list)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    new_review_items: dict[int, dict[str, Any]] = field(default_factory=dict)  # by thread id
+    review_updates: dict[int, dict[str, Any]] = field(default_factory=dict)  # by review item id
+    threads: dict[int, ThreadState] = field(default_factory=dict)
+
+
+def claim_new_messages(conn: Connection, limit: int) -> list[PendingMessage]:
+    """Select the oldest unprocessed messages (row-locked on PostgreSQL so workers never share one)."""
+    m, a, th = t.messages, t.authors, t.threads
+    ids_query = select(m.c.id).where(m.c.status == "new").order_by(m.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        ids_query = ids_query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(ids_query).scalars())
+    if not ids:
+        return []
+    query = (
+        select(
+            m.c.id,
+            m.c.platform,
+            m.c.channel,
+            m.c.external_id,
+            m.c.thread_id,
+            th.c.external_id,
+            m.c.author_id,
+            a.c.external_id,
+            a.c.username,
+            a.c.display_name,
+            a.c.is_bot,
+            m.c.text,
+            m.c.created_at,
+            m.c.in_reply_to_external_id,
+            m.c.language_hint,
+            m.c.is_private,
+        )
+        .join(a, a.c.id == m.c.author_id)
+        .join(th, th.c.id == m.c.thread_id)
+        .where(m.c.id.in_(ids))
+        .order_by(m.c.id)
+    )
+    return [PendingMessage(*row) for row in conn.execute(query)]  # type: ignore[call-arg]
+
+
+def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, ThreadState]:
+    """Load heat, flags and the open review item of each thread."""
+    th, r = t.threads, t.review_items
+    states: dict[int, ThreadState] = {}
+    ordered = sorted(thread_ids)
+    for part in chunks(ordered):
+        for row in conn.execute(
+            select(
+                th.c.id,
+                th.c.heat,
+                th.c.heat_state,
+                th.c.acknowledged,
+                th.c.moved_private,
+                th.c.last_message_at,
+            ).where(th.c.id.in_(part))
+        ):
+            states[row[0]] = ThreadState(
+                heat=row[1],
+                heat_state=row[2],
+                acknowledged=row[3],
+                moved_private=row[4],
+                last_message_at=row[5],
+            )
+        for item_id, thread_id, priority in conn.execute(
+            select(r.c.id, r.c.thread_id, r.c.priority).where(
+                and_(r.c.thread_id.in_(part), r.c.status.in_(("open", "claimed")))
+            )
+        ):
+            states[thread_id].open_item_id = item_id
+            states[thread_id].open_item_priority = priority
+    return states
+
+
+def load_author_send_states(
+    conn: Connection, author_ids: set[int], since: datetime
+) -> dict[int, AuthorSendState]:
+    """Count automated sends per author since `since` and find the last template variant each received."""
+    o = t.outbox
+    states = {author_id: AuthorSendState() for author_id in author_ids}
+    ordered = sorted(author_ids)
+    for part in chunks(ordered):
+        counts = conn.execute(
+            select(o.c.author_id, func.count())
+            .where(and_(o.c.author_id.in_(part), o.c.created_at >= since, o.c.kind.in_(SEND_KINDS)))
+            .group_by(o.c.author_id)
+        )
+        for author_id, count in counts:
+            states[author_id].sends_last_day = count
+        latest = (
+            select(func.max(o.c.id))
+            .where(and_(o.c.author_id.in_(part), o.c.template_id.is_not(None)))
+            .group_by(o.c.author_id)
+        )
+        for author_id, template_id, variant in conn.execute(
+            select(o.c.author_id, o.c.template_id, o.c.variant).where(o.c.id.in_(latest))
+        ):
+            states[author_id].last_variant = (template_id, variant)
+    return states
+
+
+def own_accounts(conn: Connection) -> set[tuple[str, str]]:
+    """Return (platform, external id) of every brand account, whose posts are never answered."""
+    return {(p, e) for p, e in conn.execute(select(t.accounts.c.platform, t.accounts.c.external_id))}
+
+
+def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> None:
+    """Apply one batch's verdicts, decisions, outbox rows, review items and thread updates."""
+    if outcome.verdicts:
+        conn.execute(t.verdicts.insert(), outcome.verdicts)
+    if outcome.decisions:
+        conn.execute(t.decisions.insert(), outcome.decisions)
+    insert_ignoring_conflicts(conn, t.outbox, outcome.outbox, ("idempotency_key",))
+    if outcome.new_review_items:
+        conn.execute(t.review_items.insert(), list(outcome.new_review_items.values()))
+    if outcome.review_updates:
+        r = t.review_items
+        conn.execute(
+            update(r)
+            .where(r.c.id == bindparam("item_id"))
+            .values(
+                priority=bindparam("priority"),
+                message_id=bindparam("latest_message_id"),
+                reason=bindparam("latest_reason"),
+                message_count=r.c.message_count + bindparam("added"),
+                updated_at=now,
+            ),
+            list(outcome.review_updates.values()),
+        )
+    changed = [(tid, s) for tid, s in outcome.threads.items() if s.changed]
+    if changed:
+        th = t.threads
+        conn.execute(
+            update(th)
+            .where(th.c.id == bindparam("tid"))
+            .values(
+                heat=bindparam("heat"),
+                heat_state=bindparam("heat_state"),
+                acknowledged=bindparam("acknowledged"),
+                moved_private=bindparam("moved_private"),
+                last_message_at=bindparam("last_message_at"),
+            ),
+            [
+                {
+                    "tid": tid,
+                    "heat": s.heat,
+                    "heat_state": s.heat_state,
+                    "acknowledged": s.acknowledged,
+                    "moved_private": s.moved_private,
+                    "last_message_at": s.last_message_at,
+                }
+                for tid, s in changed
+            ],
+        )
+    for part in chunks(outcome.message_ids):
+        conn.execute(update(t.messages).where(t.messages.c.id.in_(part)).values(status="processed"))
+
+
+def record_policy_version(conn: Connection, version: str, path: str, now: datetime) -> None:
+    """Remember a policy version the first time it is used."""
+    insert_ignoring_conflicts(
+        conn, t.policy_versions, [{"version": version, "path": path, "loaded_at": now}], ("version",)
+    )

@@ -1,0 +1,181 @@
+"""The `tactful` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from tactful.errors import ConfigurationError
+from tactful.settings import Settings, load_settings
+
+log = logging.getLogger("tactful")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a starter config and policy into a directory."""
+    from tactful.scaffold import write_scaffold
+
+    created = write_scaffold(Path(args.dir), force=args.force)
+    for path in created:
+        print(f"created {path}")
+    print(f"next: cd {args.dir} && set the TACTFUL_X__* secrets && tactful run")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply database migrations."""
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    settings = _settings(args)
+    engine = make_engine(settings.storage.url)
+    upgrade(engine)
+    engine.dispose()
+    print("database is up to date")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the service until SIGINT or SIGTERM."""
+    from tactful.service import ServiceRunner, build_service
+
+    settings = _settings(args)
+    service = build_service(settings)
+    runner = ServiceRunner(service)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received signal %d, shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runner.start()
+    platforms = ", ".join(sorted({c.listener.platform.value for c in service.coordinators})) or "none"
+    log.info("tactful running (platforms: %s, policy %s)", platforms, service.policy.current().version)
+    stop.wait()
+    runner.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the whole system against the local simulators."""
+    from tactful.demo import run_demo
+
+    return run_demo(duration=args.duration, speed=args.speed, keep=args.keep)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Classify JSON Lines texts and print one verdict per line."""
+    from moderation.classifier import Moderator
+    from moderation.classify_io import classify_stream
+
+    source: TextIO
+    if args.file == "-":
+        source = sys.stdin
+        summary = classify_stream(source, Moderator(), sys.stdout, sys.stderr, batch_size=args.batch_size)
+    else:
+        with open(args.file, encoding="utf-8") as source:
+            summary = classify_stream(source, Moderator(), sys.stdout, sys.stderr, batch_size=args.batch_size)
+    return 1 if summary.errors else 0
+
+
+def cmd_queue_list(args: argparse.Namespace) -> int:
+    """Show the review queue."""
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+    from storage.queue import list_queue
+
+    settings = _settings(args)
+    engine = make_engine(settings.storage.url)
+    upgrade(engine)
+    statuses = tuple(args.status.split(",")) if args.status else ("open", "claimed")
+    with engine.connect() as conn:
+        entries = list_queue(conn, statuses=statuses, limit=args.limit)
+    engine.dispose()
+    if args.json:
+        json.dump([e.to_json() for e in entries], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not entries:
+        print("the review queue is empty")
+        return 0
+    for e in entries:
+        text = " ".join(e.text.split())
+        print(
+            f"#{e.id:<5} p{e.priority:<3} {e.platform:<8} {e.category or '-':<9} @{e.author or '?'}: {text[:70]}"
+        )
+        print(f"       {e.reason}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="tactful", description="Answer first, tactfully.")
+    parser.add_argument("--config", help="path to tactful.toml (default: $TACTFUL_CONFIG or ./tactful.toml)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="write a starter tactful.toml and policy into DIR")
+    p.add_argument("dir")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("run", help="run the service")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run everything against local simulators with scripted traffic")
+    p.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    p.add_argument("--speed", type=float, default=1.0, help="traffic speed multiplier")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("classify", help="classify JSON Lines ({id, text}) from FILE or - (stdin)")
+    p.add_argument("file")
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.set_defaults(func=cmd_classify)
+
+    queue = sub.add_parser("queue", help="the review queue").add_subparsers(
+        dest="queue_command", required=True
+    )
+    p = queue.add_parser("list", help="list open review items by priority")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--status", help="comma-separated statuses (default open,claimed)")
+    p.set_defaults(func=cmd_queue_list)
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply migrations")
+    p.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tactful` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        code: int = args.func(args)
+    except ConfigurationError as exc:
+        print(f"tactful: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

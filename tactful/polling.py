@@ -1,0 +1,104 @@
+"""The polling coordinator: one place owns a listener's interval, backoff, rate limits and failure logs."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from listeners.base import FetchResult, Listener, RateLimitStatus
+from storage.ingest import IngestStats, load_cursor, store_fetch
+from tactful.clock import Clock
+from tactful.errors import AuthenticationFailed, PlatformError, RateLimited
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=15)
+AUTH_RETRY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one poll did and when the next one should run."""
+
+    stats: IngestStats | None
+    next_delay: timedelta
+    error: str | None = None
+
+
+def delay_for_quota(base: timedelta, status: RateLimitStatus | None, clock: Clock) -> timedelta:
+    """Spread the remaining quota over the time to its reset, never polling faster than `base`."""
+    if status is None or status.remaining is None or status.reset_at is None:
+        return base
+    until_reset = status.reset_at - clock.now()
+    if until_reset <= timedelta(0):
+        return base
+    if status.remaining <= 1:
+        return until_reset + timedelta(seconds=1)
+    return max(base, until_reset / status.remaining)
+
+
+class PollCoordinator:
+    """Polls one listener, stores what it returns with its cursor, and decides when to poll again.
+
+    Logs a failure once when a run of failures starts and once when it recovers, however
+    many polls fail in between (Home Assistant's coordinator pattern).
+    """
+
+    def __init__(
+        self,
+        listener: Listener,
+        db: Engine,
+        clock: Clock,
+        interval: timedelta,
+        observer: Callable[[Listener, FetchResult, IngestStats], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.listener = listener
+        self._db = db
+        self._clock = clock
+        self.interval = interval
+        self._observer = observer
+        self._rng = rng or random.Random()
+        self.failures = 0
+
+    def poll_once(self) -> PollOutcome:
+        """Fetch, store, and return when to poll next; never raises platform errors."""
+        key = self.listener.key
+        cursor = load_cursor(self._db, key)
+        try:
+            result = self.listener.fetch(cursor)
+        except RateLimited as exc:
+            wait = max(exc.retry_at - self._clock.now(), timedelta(seconds=1)) + timedelta(seconds=1)
+            return self._failed(f"rate limited until {exc.retry_at.isoformat()}", wait)
+        except AuthenticationFailed as exc:
+            return self._failed(f"authentication failed: {exc}", AUTH_RETRY, level=logging.ERROR)
+        except PlatformError as exc:
+            return self._failed(str(exc), self._backoff())
+        stats = store_fetch(
+            self._db, key, result.messages, result.cursor, result.quarantined, self._clock.now()
+        )
+        if self.failures:
+            log.info("%s recovered after %d failed polls", key, self.failures)
+            self.failures = 0
+        if stats.quarantined:
+            log.warning("%s: %d payloads quarantined", key, stats.quarantined)
+        if self._observer is not None:
+            self._observer(self.listener, result, stats)
+        return PollOutcome(
+            stats=stats, next_delay=delay_for_quota(self.interval, result.rate_limit, self._clock)
+        )
+
+    def _backoff(self) -> timedelta:
+        ceiling = min(MAX_BACKOFF, self.interval * (2 ** min(self.failures, 10)))
+        return ceiling * self._rng.uniform(0.5, 1.0)
+
+    def _failed(self, what: str, delay: timedelta, level: int = logging.WARNING) -> PollOutcome:
+        if self.failures == 0:
+            log.log(level, "%s: polling failed: %s (will keep retrying quietly)", self.listener.key, what)
+        self.failures += 1
+        return PollOutcome(stats=None, next_delay=delay, error=what)

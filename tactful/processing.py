@@ -1,0 +1,375 @@
+"""The processing stage: stored messages -> batched moderation -> policy decisions -> outbox and queue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from moderation.classifier import ModerationInput, Moderator
+from moderation.heat import HeatInput, HeatState, update_heat
+from sqlalchemy import Engine
+
+from bots.base import SendKind
+from moderation.verdict import Verdict
+from policies.decision import (
+    Acknowledge,
+    Action,
+    Decision,
+    DecisionContext,
+    Hide,
+    Ignore,
+    MoveToPrivate,
+    QueueForReview,
+)
+from storage.work import (
+    AuthorSendState,
+    BatchOutcome,
+    PendingMessage,
+    ThreadState,
+    claim_new_messages,
+    load_author_send_states,
+    load_thread_states,
+    own_accounts,
+    record_policy_version,
+    write_outcome,
+)
+from tactful.clock import Clock
+from tactful.domain import Author, Channel, IncomingMessage, Platform
+
+log = logging.getLogger(__name__)
+
+PrivateLink = Callable[[IncomingMessage], str | None]
+
+
+class DecisionMaker(Protocol):
+    """What the processing stage needs from a policy engine."""
+
+    @property
+    def version(self) -> str:
+        """The policy version that decisions will cite."""
+        ...
+
+    @property
+    def source(self) -> str:
+        """Where the policy came from (a file path)."""
+        ...
+
+    @property
+    def brand_name(self) -> str:
+        """The brand's name, for templates."""
+        ...
+
+    def decide(self, ctx: DecisionContext) -> Decision:
+        """Return the decision for one message."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedMessage:
+    """A summary of what happened to one message, for live output and logs."""
+
+    message: IncomingMessage
+    verdict: Verdict
+    decision: Decision
+    heat: float
+
+
+def to_incoming(row: PendingMessage) -> IncomingMessage:
+    """Rebuild the normalised message from its stored row."""
+    platform = Platform(row.platform)
+    return IncomingMessage(
+        platform=platform,
+        channel=Channel(row.channel),
+        external_id=row.external_id,
+        thread_external_id=row.thread_external_id,
+        author=Author(
+            platform=platform,
+            external_id=row.author_external_id,
+            username=row.author_username,
+            display_name=row.author_display_name,
+            is_bot=row.author_is_bot,
+        ),
+        text=row.text,
+        created_at=row.created_at,
+        in_reply_to_external_id=row.in_reply_to_external_id,
+        language_hint=row.language_hint,
+        is_private=row.is_private,
+    )
+
+
+def action_to_dict(action: Action) -> dict[str, Any]:
+    """Serialise an action value for the decisions table."""
+    return {"type": type(action).__name__, **asdict(action)}
+
+
+class Processor:
+    """Runs moderation and the policy over stored messages in batches, one transaction per batch."""
+
+    def __init__(
+        self,
+        db: Engine,
+        moderator: Moderator,
+        policy: Callable[[], DecisionMaker],
+        clock: Clock,
+        private_links: Mapping[Platform, PrivateLink] | None = None,
+        observer: Callable[[ProcessedMessage], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._moderator = moderator
+        self._policy = policy
+        self._clock = clock
+        self._private_links = dict(private_links or {})
+        self._observer = observer
+        self._recorded_versions: set[str] = set()
+
+    def process_batch(self, limit: int) -> int:
+        """Process up to `limit` new messages; return how many were processed."""
+        policy = self._policy()
+        now = self._clock.now()
+        with self._db.begin() as conn:
+            pending = claim_new_messages(conn, limit)
+            if not pending:
+                return 0
+            if policy.version not in self._recorded_versions:
+                record_policy_version(conn, policy.version, policy.source, now)
+                self._recorded_versions.add(policy.version)
+            messages = [to_incoming(row) for row in pending]
+            verdicts = self._moderator.classify(
+                [ModerationInput(text=m.text, language_hint=m.language_hint) for m in messages]
+            )
+            threads = load_thread_states(conn, {row.thread_id for row in pending})
+            authors = load_author_send_states(
+                conn, {row.author_id for row in pending}, now - timedelta(days=1)
+            )
+            own = own_accounts(conn)
+            outcome = BatchOutcome(threads=threads)
+            summaries = []
+            for row, message, verdict in zip(pending, messages, verdicts, strict=True):
+                summaries.append(
+                    self._decide_one(
+                        row,
+                        message,
+                        verdict,
+                        policy,
+                        threads[row.thread_id],
+                        authors[row.author_id],
+                        own,
+                        outcome,
+                    )
+                )
+            write_outcome(conn, outcome, now)
+        if self._observer is not None:
+            for summary in summaries:
+                self._observer(summary)
+        return len(pending)
+
+    def drain(self, batch_size: int, max_batches: int = 1000) -> int:
+        """Process batches until nothing new is left (bounded); return the total processed."""
+        total = 0
+        for _ in range(max_batches):
+            done = self.process_batch(batch_size)
+            total += done
+            if done < batch_size:
+                break
+        return total
+
+    def _decide_one(
+        self,
+        row: PendingMessage,
+        message: IncomingMessage,
+        verdict: Verdict,
+        policy: DecisionMaker,
+        thread: ThreadState,
+        author: AuthorSendState,
+        own: set[tuple[str, str]],
+        outcome: BatchOutcome,
+    ) -> ProcessedMessage:
+        now = self._clock.now()
+        from_own = (row.platform, row.author_external_id) in own
+        state = HeatState.from_dict(thread.heat_state) if thread.heat_state else None
+        state = update_heat(
+            state,
+            HeatInput(
+                author_id=row.author_external_id,
+                created_at=message.created_at,
+                text=message.text,
+                verdict=verdict,
+                from_brand=from_own,
+            ),
+        )
+        thread.heat = state.heat
+        thread.heat_state = state.to_dict()
+        thread.last_message_at = max(thread.last_message_at, message.created_at)
+        thread.changed = True
+        link = self._private_links.get(message.platform)
+        ctx = DecisionContext(
+            message=message,
+            verdict=verdict,
+            now=now,
+            thread_heat=thread.heat,
+            thread_acknowledged=thread.acknowledged,
+            thread_moved_private=thread.moved_private,
+            author_acks_today=author.sends_last_day,
+            last_variant_to_author=author.last_variant,
+            from_own_account=from_own,
+            private_channel_link=link(message) if link else None,
+            brand_name=policy.brand_name,
+        )
+        decision = policy.decide(ctx)
+        outcome.message_ids.append(row.id)
+        outcome.verdicts.append(_verdict_row(row.id, verdict, now))
+        outcome.decisions.append(
+            {
+                "message_id": row.id,
+                "rule_id": decision.rule_id,
+                "policy_version": decision.policy_version,
+                "actions": [action_to_dict(a) for a in decision.actions],
+                "explanation": decision.explanation,
+                "created_at": now,
+            }
+        )
+        for action in decision.actions:
+            self._apply(action, row, message, decision, thread, author, outcome)
+        return ProcessedMessage(message=message, verdict=verdict, decision=decision, heat=thread.heat)
+
+    def _apply(
+        self,
+        action: Action,
+        row: PendingMessage,
+        message: IncomingMessage,
+        decision: Decision,
+        thread: ThreadState,
+        author: AuthorSendState,
+        outcome: BatchOutcome,
+    ) -> None:
+        now = self._clock.now()
+        if isinstance(action, Acknowledge):
+            kind = SendKind.DIRECT_MESSAGE if message.is_private else SendKind.PUBLIC_REPLY
+            outcome.outbox.append(
+                _outbox_row(
+                    row, decision, kind, "ack", now, action.text, None, action.template_id, action.variant
+                )
+            )
+            thread.acknowledged = True
+            author.sends_last_day += 1
+            author.last_variant = (action.template_id, action.variant)
+        elif isinstance(action, MoveToPrivate):
+            outcome.outbox.append(
+                _outbox_row(
+                    row,
+                    decision,
+                    SendKind.DIRECT_MESSAGE,
+                    "private",
+                    now,
+                    action.private_text,
+                    action.fallback_text,
+                    action.template_id,
+                    action.variant,
+                )
+            )
+            thread.moved_private = True
+            author.sends_last_day += 1
+            author.last_variant = (action.template_id, action.variant)
+        elif isinstance(action, Hide):
+            outcome.outbox.append(
+                _outbox_row(row, decision, SendKind.HIDE, "hide", now, None, None, None, None)
+            )
+        elif isinstance(action, QueueForReview):
+            self._queue(row, action, thread, outcome)
+        elif isinstance(action, Ignore):
+            pass
+        else:  # pragma: no cover - exhaustive over Action
+            raise TypeError(f"unknown action {action!r}")
+
+    def _queue(
+        self, row: PendingMessage, action: QueueForReview, thread: ThreadState, outcome: BatchOutcome
+    ) -> None:
+        now = self._clock.now()
+        if thread.open_item_id is not None:
+            thread.open_item_priority = max(thread.open_item_priority, action.priority)
+            update = outcome.review_updates.setdefault(
+                thread.open_item_id, {"item_id": thread.open_item_id, "added": 0}
+            )
+            update.update(
+                priority=thread.open_item_priority,
+                latest_message_id=row.id,
+                latest_reason=action.reason,
+                added=update["added"] + 1,
+            )
+            return
+        item = outcome.new_review_items.get(row.thread_id)
+        if item is None:
+            outcome.new_review_items[row.thread_id] = {
+                "thread_id": row.thread_id,
+                "message_id": row.id,
+                "platform": row.platform,
+                "priority": action.priority,
+                "reason": action.reason,
+                "status": "open",
+                "message_count": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            return
+        item.update(
+            priority=max(item["priority"], action.priority),
+            message_id=row.id,
+            reason=action.reason,
+            message_count=item["message_count"] + 1,
+            updated_at=now,
+        )
+
+
+def _verdict_row(message_id: int, verdict: Verdict, now: Any) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "category": verdict.category.value,
+        "sentiment": verdict.sentiment.value,
+        "sentiment_score": verdict.sentiment_score,
+        "toxicity": verdict.toxicity,
+        "complaint": verdict.complaint,
+        "language": verdict.language,
+        "confidence": verdict.confidence,
+        "explanation": verdict.explanation,
+        "keywords": list(verdict.keywords),
+        "signals": dict(verdict.signals),
+        "model": verdict.model,
+        "created_at": now,
+    }
+
+
+def _outbox_row(
+    row: PendingMessage,
+    decision: Decision,
+    kind: SendKind,
+    suffix: str,
+    now: Any,
+    text: str | None,
+    fallback: str | None,
+    template_id: str | None,
+    variant: int | None,
+) -> dict[str, Any]:
+    return {
+        "idempotency_key": f"{row.platform}:{row.external_id}:{suffix}",
+        "message_id": row.id,
+        "thread_id": row.thread_id,
+        "author_id": row.author_id,
+        "platform": row.platform,
+        "kind": kind.value,
+        "thread_external_id": row.thread_external_id,
+        "target_external_id": row.external_id,
+        "recipient_external_id": row.author_external_id,
+        "text": text,
+        "fallback_text": fallback,
+        "template_id": template_id,
+        "variant": variant,
+        "rule_id": decision.rule_id,
+        "policy_version": decision.policy_version,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }

@@ -1,0 +1,54 @@
+"""`tactful init`: a starter configuration and policy a brand can edit."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from policies.loader import default_policy_path
+
+CONFIG_TEMPLATE = """\
+# tactful configuration. Every key can be overridden by TACTFUL_<SECTION>__<KEY>.
+# Secrets are never read from this file: set them in the environment
+# (TACTFUL_X__BEARER_TOKEN, TACTFUL_X__CONSUMER_KEY, TACTFUL_X__CONSUMER_SECRET,
+# TACTFUL_X__ACCESS_TOKEN, TACTFUL_X__ACCESS_TOKEN_SECRET) or point <name>_file at a file.
+
+[storage]
+url = "sqlite:///./tactful.db"   # or postgresql+psycopg://user@host/db
+
+[policy]
+path = "policy.yaml"             # your conduct policy; check it after every edit
+
+[web]
+host = "127.0.0.1"
+port = 8080
+
+[processing]
+batch_size = 500
+interval_seconds = 1.0
+send_interval_seconds = 1.0
+
+[x]
+enabled = false
+user_id = ""                     # the brand account's numeric id
+username = ""                    # the brand account's handle, without @
+search_query = ""                # e.g. "acme -is:retweet"
+api_base_url = "https://api.twitter.com"
+poll_seconds = 60
+"""
+
+
+def write_scaffold(directory: Path, force: bool = False) -> list[Path]:
+    """Create tactful.toml and policy.yaml in `directory`; refuse to overwrite unless forced."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "tactful.toml"
+    policy = directory / "policy.yaml"
+    if not force:
+        existing = [p for p in (config, policy) if p.exists()]
+        if existing:
+            from tactful.errors import ConfigurationError
+
+            raise ConfigurationError(f"{existing[0]} exists; use --force to overwrite")
+    config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    shutil.copyfile(default_policy_path(), policy)
+    return [config, policy]

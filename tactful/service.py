@@ -1,0 +1,184 @@
+"""Assembles the running service from settings and schedules its stages with APScheduler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from moderation.classifier import Moderator
+from sqlalchemy import Engine
+
+from bots.base import Bot
+from bots.outbox import OutboxDispatcher, SentEvent
+from listeners.base import FetchResult, Listener
+from storage.accounts import register_account
+from storage.db import make_engine
+from storage.ingest import IngestStats
+from storage.migrate import upgrade
+from tactful.clock import Clock, SystemClock
+from tactful.domain import Platform
+from tactful.platforms import build_platforms
+from tactful.policy_source import PolicySource
+from tactful.polling import PollCoordinator
+from tactful.processing import PrivateLink, ProcessedMessage, Processor
+from tactful.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Observers:
+    """Optional callbacks for live output (the demo prints them)."""
+
+    polled: Callable[[Listener, FetchResult, IngestStats], None] | None = None
+    processed: Callable[[ProcessedMessage], None] | None = None
+    sent: Callable[[SentEvent], None] | None = None
+
+
+@dataclass(slots=True)
+class Service:
+    """A fully wired tactful instance: stages that the scheduler (or a test) drives."""
+
+    settings: Settings
+    db: Engine
+    clock: Clock
+    policy: PolicySource
+    processor: Processor
+    dispatcher: OutboxDispatcher
+    coordinators: list[PollCoordinator] = field(default_factory=list)
+
+    def poll_all(self) -> None:
+        """Poll every listener once (tests and one-shot runs)."""
+        for coordinator in self.coordinators:
+            coordinator.poll_once()
+
+    def process(self) -> int:
+        """Run moderation and decisions on everything stored and not yet processed."""
+        return self.processor.drain(self.settings.processing.batch_size)
+
+    def dispatch(self) -> int:
+        """Send every due outbox item."""
+        total = 0
+        while True:
+            sent = self.dispatcher.dispatch_due()
+            total += sent
+            if sent == 0:
+                return total
+
+    def step(self) -> None:
+        """One full pass of the pipeline: poll, process, dispatch."""
+        self.poll_all()
+        self.process()
+        self.dispatch()
+
+
+def build_service(
+    settings: Settings,
+    clock: Clock | None = None,
+    observers: Observers | None = None,
+    moderator: Moderator | None = None,
+) -> Service:
+    """Create the database schema if needed and wire every stage from settings."""
+    clock = clock or SystemClock()
+    observers = observers or Observers()
+    db = make_engine(settings.storage.url)
+    upgrade(db)
+    policy = PolicySource(settings.policy.path)
+    parts = build_platforms(settings)
+    for part in parts:
+        register_account(db, part.platform.value, part.account_id, part.account_username or None)
+    bots: dict[Platform, Bot] = {p.platform: p.bot for p in parts if p.bot is not None}
+    links: dict[Platform, PrivateLink] = {
+        p.platform: p.private_link for p in parts if p.private_link is not None
+    }
+    processor = Processor(
+        db, moderator or Moderator(), policy.current, clock, private_links=links, observer=observers.processed
+    )
+    dispatcher = OutboxDispatcher(
+        db,
+        bots,
+        clock,
+        sends_per_minute=lambda: policy.current().sends_per_minute,
+        max_attempts=settings.processing.max_send_attempts,
+        observer=observers.sent,
+    )
+    coordinators = [
+        PollCoordinator(listener, db, clock, timedelta(seconds=part.poll_seconds), observer=observers.polled)
+        for part in parts
+        for listener in part.listeners
+    ]
+    return Service(settings, db, clock, policy, processor, dispatcher, coordinators)
+
+
+class ServiceRunner:
+    """Runs a service's stages on an APScheduler background scheduler until stopped."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        """Recover interrupted sends, then schedule polling, processing and dispatch."""
+        recovered = self.service.dispatcher.recover()
+        if recovered:
+            log.info("found %d sends that completed before the last shutdown", recovered)
+        processing = self.service.settings.processing
+        for coordinator in self.service.coordinators:
+            self._schedule_poll(coordinator, timedelta(0))
+        self.scheduler.add_job(
+            self._guard(self.service.process),
+            "interval",
+            seconds=processing.interval_seconds,
+            id="process",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self._guard(self.service.dispatch),
+            "interval",
+            seconds=processing.send_interval_seconds,
+            id="dispatch",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.start()
+
+    def _guard(self, stage: Callable[[], object]) -> Callable[[], None]:
+        name = getattr(stage, "__name__", "stage")
+
+        def run() -> None:
+            try:
+                stage()
+            except Exception:
+                log.exception("stage %s failed; it will run again on schedule", name)
+
+        return run
+
+    def _schedule_poll(self, coordinator: PollCoordinator, delay: timedelta) -> None:
+        if self._stopped.is_set():
+            return
+
+        def poll() -> None:
+            try:
+                next_delay = coordinator.poll_once().next_delay
+            except Exception:
+                log.exception("polling %s failed unexpectedly", coordinator.listener.key)
+                next_delay = coordinator.interval
+            self._schedule_poll(coordinator, next_delay)
+
+        run_at = self.service.clock.now() + delay
+        self.scheduler.add_job(
+            poll, "date", run_date=run_at, id=f"poll:{coordinator.listener.key}", replace_existing=True
+        )
+
+    def stop(self) -> None:
+        """Stop scheduling and wait for running stages to finish."""
+        self._stopped.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.service.db.dispose()

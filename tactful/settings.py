@@ -1,0 +1,166 @@
+"""Settings from `tactful.toml`, overridable by `TACTFUL_<SECTION>__<KEY>` environment variables.
+
+Secrets (tokens, app secrets) are accepted only from the environment or from `<name>_file`
+paths; they are held as `SecretStr`, so they never appear in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tactful.errors import ConfigurationError
+
+CONFIG_ENV = "TACTFUL_CONFIG"
+DEFAULT_CONFIG_NAME = "tactful.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def secret(self, name: str) -> str | None:
+        """Return a secret's plain value from the env-provided field or its `<name>_file` path."""
+        value = getattr(self, name, None)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            return value.get_secret_value()
+        path = getattr(self, f"{name}_file", None)
+        if path:
+            try:
+                return Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(f"cannot read {name}_file {path}: {exc.strerror}") from exc
+        return None
+
+
+class StorageSettings(_Section):
+    """Where tactful keeps its state."""
+
+    url: str = "sqlite:///./tactful.db"
+
+
+class PolicySettings(_Section):
+    """Which conduct policy drives decisions (default: the shipped `policies/default.yaml`)."""
+
+    path: Path | None = None
+
+
+class WebSettings(_Section):
+    """Dashboard and webhook endpoint address."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ProcessingSettings(_Section):
+    """How the moderation/decision and outbox stages run."""
+
+    batch_size: int = Field(default=500, ge=1, le=20000)
+    interval_seconds: float = Field(default=1.0, gt=0)
+    send_interval_seconds: float = Field(default=1.0, gt=0)
+    max_send_attempts: int = Field(default=6, ge=1)
+
+
+class XSettings(_Section):
+    """The X (Twitter) account tactful watches and answers for."""
+
+    enabled: bool = False
+    user_id: str = ""
+    username: str = ""
+    search_query: str = ""
+    api_base_url: str = "https://api.twitter.com"
+    poll_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    bearer_token: SecretStr | None = None
+    bearer_token_file: Path | None = None
+    consumer_key: SecretStr | None = None
+    consumer_key_file: Path | None = None
+    consumer_secret: SecretStr | None = None
+    consumer_secret_file: Path | None = None
+    access_token: SecretStr | None = None
+    access_token_file: Path | None = None
+    access_token_secret: SecretStr | None = None
+    access_token_secret_file: Path | None = None
+
+
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "x": ("bearer_token", "consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+}
+
+
+class Settings(BaseSettings):
+    """All of tactful's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TACTFUL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    storage: StorageSettings = StorageSettings()
+    policy: PolicySettings = PolicySettings()
+    web: WebSettings = WebSettings()
+    processing: ProcessingSettings = ProcessingSettings()
+    x: XSettings = XSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment wins over the file (passed as init values), as documented."""
+        return (env_settings, init_settings)
+
+
+def _check_no_secrets_in_file(data: dict[str, Any], path: Path) -> None:
+    for section, keys in SECRET_KEYS.items():
+        table = data.get(section) or {}
+        for key in keys:
+            if key in table:
+                env = f"TACTFUL_{section.upper()}__{key.upper()}"
+                raise ConfigurationError(
+                    f"{path}: [{section}] {key}: secrets are not read from the config file; "
+                    f"set {env} or {key}_file = <path>"
+                )
+
+
+def resolve_config_path(explicit: str | Path | None) -> Path | None:
+    """Return the config file to read: `--config`, then `$TACTFUL_CONFIG`, then ./tactful.toml if present."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.exists() else None
+
+
+def load_settings(config: str | Path | None = None) -> Settings:
+    """Load settings from the TOML file (if any) and the environment, with clear errors."""
+    path = resolve_config_path(config)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{path}: invalid TOML: {exc}") from exc
+        _check_no_secrets_in_file(data, path)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        where = str(path) if path else "environment"
+        raise ConfigurationError(f"{where}: invalid settings: {problems}") from exc
+    if settings.policy.path is not None and path is not None and not settings.policy.path.is_absolute():
+        settings.policy.path = (path.parent / settings.policy.path).resolve()
+    return settings
