@@ -48,7 +48,9 @@ class PolicyEngine:
         self.policy: Policy = loaded.policy
         self._priority_words = keyword_pattern(self.policy.keywords.priority)
         self._rule_words = {
-            rule.id: keyword_pattern(rule.when.keywords_any) for rule in self.policy.rules if rule.when.keywords_any
+            rule.id: keyword_pattern(rule.when.keywords_any)
+            for rule in self.policy.rules
+            if rule.when.keywords_any
         }
         self._own = {
             platform: {_handle(account) for account in accounts if _handle(account)}
@@ -194,7 +196,9 @@ class PolicyEngine:
             return
         outcome.actions.append(Acknowledge(result.text, template_id, result.variant))
 
-    def _move(self, template_id: str, fallback_id: str, ctx: DecisionContext, own: bool, outcome: _Outcome) -> None:
+    def _move(
+        self, template_id: str, fallback_id: str, ctx: DecisionContext, own: bool, outcome: _Outcome
+    ) -> None:
         blocked = self._send_blocker(ctx, own)
         if blocked is None and ctx.thread_moved_private:
             blocked = "thread already moved to private"
@@ -234,7 +238,9 @@ class PolicyEngine:
             values=template_values(ctx.message.author, brand, ctx.private_channel_link),
         )
 
-    def _finish(self, rule_id: str, actions: list[Action], explanation: str, ctx: DecisionContext) -> Decision:
+    def _finish(
+        self, rule_id: str, actions: list[Action], explanation: str, ctx: DecisionContext
+    ) -> Decision:
         """Apply the priority-keyword boost and stamp the policy version."""
         found = _first_keyword(self._priority_words, ctx.message.text, ())
         boost = self.policy.keywords.priority_boost

@@ -159,20 +159,31 @@ class _Locator:
         for depth, part in enumerate(loc):
             last = depth == len(loc) - 1
             if isinstance(node, yaml.MappingNode):
-                match = next(
-                    (pair for pair in node.value if isinstance(pair[0], yaml.ScalarNode) and pair[0].value == str(part)),
-                    None,
-                )
+                match = next((pair for pair in node.value if _key_matches(pair[0], part)), None)
                 if match is None:
                     break
                 key, node = match
                 mark = key.start_mark if (last and on_key) else node.start_mark
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            elif (
+                isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value)
+            ):
                 node = node.value[part]
                 mark = node.start_mark
             else:
                 break
         return mark.line + 1, mark.column + 1
+
+
+def _key_matches(key: yaml.Node, part: str | int) -> bool:
+    """Whether a YAML key node is the mapping key named by `part` (YAML reads `no:` as False)."""
+    if not isinstance(key, yaml.ScalarNode):
+        return False
+    if isinstance(part, bool):
+        return key.tag == "tag:yaml.org,2002:bool" and yaml.safe_load(key.value) is part
+    return key.value == str(part)
+
+
+_BOOL_HINT = "quote it: YAML reads yes, no, on and off as true or false"
 
 
 def _from_pydantic(locator: _Locator, error: Any) -> PolicyIssue:
@@ -190,10 +201,13 @@ def _from_pydantic(locator: _Locator, error: Any) -> PolicyIssue:
     if kind == "missing":
         return locator.issue(loc, f"missing required key '{loc[-1]}'")
     if loc and loc[-1] == "[key]":
-        loc = loc[:-1]
-        hint = _enum_hint(_dict_key_type(_type_at(loc[:-1])), error.get("input"))
+        key = error.get("input")
+        loc = (*loc[:-2], key) if isinstance(key, str | int) else loc[:-1]
+        hint = _BOOL_HINT if isinstance(key, bool) else _enum_hint(_dict_key_type(_type_at(loc[:-1])), key)
         return locator.issue(loc, f"invalid key '{loc[-1]}': {message}", hint, on_key=True)
-    if kind == "enum":
+    if isinstance(error.get("input"), bool) and kind == "string_type":
+        hint = _BOOL_HINT
+    elif kind == "enum":
         hint = _enum_hint(_type_at(loc), error.get("input"))
     elif kind == "literal_error" and loc == ("version",):
         hint = "this tactful reads version 1 policies"
@@ -205,7 +219,7 @@ def _from_pydantic(locator: _Locator, error: Any) -> PolicyIssue:
 def _pattern_hint(loc: Loc) -> str | None:
     if loc and loc[0] == "rules":
         return "rule ids use lowercase letters, digits, - and _"
-    if loc and loc[0] == "templates" or loc[-1:] in (("acknowledge",), ("template",), ("fallback",)):
+    if (loc and loc[0] == "templates") or loc[-1:] in (("acknowledge",), ("template",), ("fallback",)):
         return "template ids and language codes use lowercase letters, digits and _ (languages: en, pt-br)"
     if loc[:1] == ("default_language",) or "language" in loc:
         return "use an ISO 639 code such as en, es, pt-br"
@@ -267,5 +281,9 @@ def _format_path(loc: Loc) -> str:
     """Format a path as `rules[2].then[0].queue.priority`."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += (
+            f"[{part}]"
+            if isinstance(part, int) and not isinstance(part, bool)
+            else (f".{part}" if text else str(part))
+        )
     return text or "(top level)"

@@ -31,9 +31,19 @@ def _listify(value: Any) -> Any:
     return value
 
 
-def _tuple_of(item: Any) -> Any:
-    """Build an optional, scalar-tolerant tuple type for rule conditions."""
-    return Annotated[tuple[item, ...] | None, BeforeValidator(_listify)]
+def _id_to_str(value: Any) -> Any:
+    """Accept numeric ids (Telegram and Facebook ids are numbers in YAML) as strings."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+AccountId = Annotated[
+    str, BeforeValidator(_id_to_str), StringConstraints(strip_whitespace=True, min_length=1)
+]
+
+#: Lets a condition list be written as a single value (`category: complaint`).
+AsList = BeforeValidator(_listify)
 
 
 class _Model(BaseModel):
@@ -46,7 +56,7 @@ class Brand(_Model):
     """Who the policy speaks for."""
 
     name: Text = Field(description="Brand name used for the {brand} template variable.")
-    own_accounts: dict[Platform, tuple[str, ...]] = Field(
+    own_accounts: dict[Platform, tuple[AccountId, ...]] = Field(
         default_factory=dict,
         description="Per platform, the brand's own usernames or ids; messages from them are never answered.",
     )
@@ -69,10 +79,18 @@ class When(_Model):
     `min_*` bounds are inclusive (score >= bound), `max_*` bounds exclusive (score < bound).
     """
 
-    category: _tuple_of(Category) = Field(default=None, description="Verdict category is one of these.")
-    platform: _tuple_of(Platform) = Field(default=None, description="Message platform is one of these.")
-    channel: _tuple_of(Channel) = Field(default=None, description="Message channel is one of these.")
-    language: _tuple_of(LanguageCode) = Field(default=None, description="Detected language is one of these.")
+    category: Annotated[tuple[Category, ...] | None, AsList] = Field(
+        default=None, description="Verdict category is one of these."
+    )
+    platform: Annotated[tuple[Platform, ...] | None, AsList] = Field(
+        default=None, description="Message platform is one of these."
+    )
+    channel: Annotated[tuple[Channel, ...] | None, AsList] = Field(
+        default=None, description="Message channel is one of these."
+    )
+    language: Annotated[tuple[LanguageCode, ...] | None, AsList] = Field(
+        default=None, description="Detected language is one of these."
+    )
     min_heat: Score | None = Field(default=None, description="Thread heat is at least this.")
     max_heat: Score | None = Field(default=None, description="Thread heat is below this.")
     min_toxicity: Score | None = Field(default=None, description="Toxicity is at least this.")
@@ -81,7 +99,7 @@ class When(_Model):
     max_complaint: Score | None = Field(default=None, description="Complaint signal is below this.")
     min_confidence: Score | None = Field(default=None, description="Classifier confidence is at least this.")
     max_confidence: Score | None = Field(default=None, description="Classifier confidence is below this.")
-    keywords_any: _tuple_of(Text) = Field(
+    keywords_any: Annotated[tuple[Text, ...] | None, AsList] = Field(
         default=None, description="Text contains one of these words or word prefixes (case-insensitive)."
     )
     from_own_account: bool | None = Field(default=None, description="Author is (or is not) a brand account.")

@@ -27,6 +27,7 @@ MAX_USER_VALUE_CHARS = 40
 _FORMATTER = string.Formatter()
 _MARKUP_CHARS = re.compile(r"[@#{}<>\[\]`*\\|]")
 _LINK_LIKE = re.compile(r"(://|^www\.|[a-z0-9-]\.[a-z]{2,}(/|$))", re.IGNORECASE)
+_NAME_WORD = re.compile(r"^[^\W\d_]+(?:['\u2019.-][^\W\d_]+)*\.?$")
 _TRIM = " .,;:!?-'\"()"
 
 
@@ -77,7 +78,9 @@ def template_problems(text: str) -> list[TemplateProblem]:
             problems.append(TemplateProblem(f"unknown variable '{{{field}}}'", hint))
         elif conversion or spec:
             problems.append(
-                TemplateProblem(f"conversions and format specs are not allowed in '{{{field}}}'", f"{{{field}}}")
+                TemplateProblem(
+                    f"conversions and format specs are not allowed in '{{{field}}}'", f"{{{field}}}"
+                )
             )
     return problems
 
@@ -100,14 +103,18 @@ def clean_user_value(raw: str | None, limit: int = MAX_USER_VALUE_CHARS) -> str:
     return text
 
 
+def name_words(display_name: str | None) -> list[str]:
+    """Return the name-like words of a display name (letters with inner ' - .), dropping the rest."""
+    return [word for word in clean_user_value(display_name).split() if _NAME_WORD.match(word)]
+
+
 def template_values(author: Author, brand: str, dm_link: str | None) -> dict[str, str]:
     """Return the safe mapping of exactly the documented variables for one author."""
-    display = clean_user_value(author.display_name)
+    words = name_words(author.display_name)
     username = clean_user_value(author.username)
-    first_word = display.split(" ", 1)[0].strip(_TRIM) if display else ""
     return {
-        "first_name": first_word or username,
-        "name": display or username,
+        "first_name": words[0] if words else username,
+        "name": " ".join(words) or username,
         "username": username,
         "brand": brand.strip(),
         "dm_link": (dm_link or "").strip(),

@@ -534,9 +534,17 @@ class XSimulator(LoopbackServer):
     def set_rate_limit(
         self, path_prefix: str, limit: int, window_seconds: int, method: str | None = None
     ) -> None:
-        """Install (or replace) a quota and start its accounting from zero."""
+        """Install (or replace) a quota and start its accounting from zero.
+
+        Without `method` the quota covers every method on that prefix and replaces any
+        method-specific quota installed for the same prefix.
+        """
         key = (method.upper() if method else None, path_prefix)
         with self._lock:
+            if key[0] is None:
+                for stale in [k for k in self._rules if k[1] == path_prefix]:
+                    self._rules.pop(stale)
+                    self._buckets.pop(stale, None)
             self._rules[key] = RateLimitRule(path_prefix, limit, window_seconds, key[0])
             self._buckets.pop(key, None)
 

@@ -27,7 +27,9 @@ def make_message(
         channel=channel,
         external_id=external_id,
         thread_external_id=thread or external_id,
-        author=Author(platform=platform, external_id=author_id, username=username, display_name=username.title()),
+        author=Author(
+            platform=platform, external_id=author_id, username=username, display_name=username.title()
+        ),
         text=text,
         created_at=BASE_TIME + timedelta(minutes=minutes),
         is_private=is_private,

@@ -30,7 +30,9 @@ def test_migrations_create_every_table_and_are_reversible(db: Engine) -> None:
 def test_messages_are_stored_exactly_once_with_their_cursor(db: Engine, clock: FrozenClock) -> None:
     batch = [make_message(str(i), f"text {i}", author_id=str(i % 3), thread="t1") for i in range(1, 6)]
     first = store_fetch(db, "x:mentions:1", batch, "5", [], clock.now())
-    again = store_fetch(db, "x:mentions:1", [*batch, make_message("6", thread="t1", author_id="0")], "6", [], clock.now())
+    again = store_fetch(
+        db, "x:mentions:1", [*batch, make_message("6", thread="t1", author_id="0")], "6", [], clock.now()
+    )
     assert (first.stored, first.duplicates) == (5, 0)
     assert (again.stored, again.duplicates) == (1, 5)
     assert count(db, t.messages) == 6
@@ -46,7 +48,14 @@ def test_duplicate_inside_one_fetch_is_stored_once(db: Engine, clock: FrozenCloc
 
 
 def test_quarantined_payloads_are_kept_with_reason(db: Engine, clock: FrozenClock) -> None:
-    store_fetch(db, "k", [make_message("1")], "1", [QuarantinedPayload("k", "missing text", '{"id": "2"}')], clock.now())
+    store_fetch(
+        db,
+        "k",
+        [make_message("1")],
+        "1",
+        [QuarantinedPayload("k", "missing text", '{"id": "2"}')],
+        clock.now(),
+    )
     with db.connect() as conn:
         row = conn.execute(select(t.quarantine.c.reason, t.quarantine.c.payload)).one()
     assert row.reason == "missing text"

@@ -1,0 +1,60 @@
+"""Helpers for end-to-end tests: the scripted demo traffic played into an X simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.script import TrafficScript
+from simulator.x import XSimulator
+
+SECRET_ENV = {
+    "TACTFUL_X__BEARER_TOKEN": "e2e-bearer",
+    "TACTFUL_X__CONSUMER_KEY": "e2e-ck",
+    "TACTFUL_X__CONSUMER_SECRET": "e2e-cs",
+    "TACTFUL_X__ACCESS_TOKEN": "1000-e2e-at",
+    "TACTFUL_X__ACCESS_TOKEN_SECRET": "e2e-ats",
+}
+
+
+def add_script_users(sim: XSimulator, script: TrafficScript) -> None:
+    """Create every scripted user in the simulator."""
+    for user in script.users:
+        sim.add_user(user.id, user.username, user.name, accepts_dms=user.accepts_dms)
+
+
+def play_all(sim: XSimulator, script: TrafficScript) -> dict[str, str]:
+    """Post every scripted event at once; return label -> tweet id, plus event index -> tweet id."""
+    ids: dict[str, str] = {}
+    for index, event in enumerate(script.events):
+        reply_to = ids.get(event.reply_to) if event.reply_to else None
+        tweet_id = sim.post(event.user, event.text, in_reply_to=reply_to, lang=event.lang)
+        ids[str(index)] = tweet_id
+        if event.label:
+            ids[event.label] = tweet_id
+    return ids
+
+
+def write_config(directory: Path, sim_url: str, db_url: str, poll_seconds: float = 0.2) -> Path:
+    """Write a tactful.toml pointing at the simulator with fast polling."""
+    config = directory / "tactful.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "{db_url}"
+
+[processing]
+batch_size = 50
+interval_seconds = 0.2
+send_interval_seconds = 0.2
+
+[x]
+enabled = true
+user_id = "1000"
+username = "acme"
+api_base_url = "{sim_url}"
+poll_seconds = {poll_seconds}
+timeout_seconds = 5
+""",
+        encoding="utf-8",
+    )
+    return config
