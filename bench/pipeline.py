@@ -6,9 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from moderation.classifier import ModerationInput, Moderator
 from sqlalchemy import func, select
 
+from moderation.classifier import ModerationInput, Moderator
 from simulator.generate import generate_messages
 from storage import tables as t
 from storage.db import make_engine
