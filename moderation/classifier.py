@@ -3,12 +3,16 @@
 Decision order for a message in English (or undetermined language):
 1. spam: `spam >= 0.6` and no real problem;
 2. troll: an insult aimed at a person or derision (`insult >= 1`, or mockery) and *no real
-   problem* (`problem == 0` and `complaint < 0.5`). Profanity alone never makes a troll: an
+   problem* (no problem phrase, and not a complaint keyword with `complaint >= 0.5`). Profanity alone never makes a troll: an
    angry customer with a real problem is a complaint, whatever their language;
-3. complaint: `complaint >= 0.5` (see `complaint_probability`);
-4. question: a "?" or an interrogative opening;
-5. praise: praise cues and positive sentiment (and no sarcasm);
-6. otherwise other.
+   Its confidence (`troll_confidence`) reaches 0.7, where the default policy ignores trolls,
+   only for clear abuse: an insult aimed at people, or derision with laughter or a second cue;
+3. question with no problem described (`plain_question`), whatever the complaint score;
+4. complaint: `complaint >= 0.5` (see `complaint_probability`; a solved problem told as
+   thanks, `resolved`, counts against it);
+5. question: a "?" or an interrogative opening;
+6. praise: praise cues and positive sentiment (and no sarcasm);
+7. otherwise other.
 Any other language gets category "other" with low confidence (<= 0.3), never troll: the
 lexicons are English, and policy routes low-confidence verdicts to humans.
 """
@@ -33,11 +37,18 @@ MODEL_NAME = "default-v1"
 # (the library's own +-0.05 under-calls neutral on tweets).
 NEGATIVE_AT_OR_BELOW = -0.1
 POSITIVE_AT_OR_ABOVE = 0.35
+# A stated problem ("never arrived") with no positive words reads negative even when VADER sees none.
+PROBLEM_NEUTRAL_CEILING = 0.05
 
 SPAM_THRESHOLD = 0.6
 COMPLAINT_THRESHOLD = 0.5
 NON_ENGLISH_CONFIDENCE = 0.3
 ENGLISH_LIKE = frozenset({"en", "und"})
+# Complaint keywords that name a service rather than a problem: a question that only mentions
+# these ("is there a warranty abroad?", "can I cancel my order?") is a question.
+NEUTRAL_KEYWORDS = frozenset(
+    {"order", "delivery", "package", "parcel", "return", "cancel", "support", "customer service", "warranty"}
+)
 
 # Complaint model: logistic over rule signals, weights set by hand (rounded from a look at
 # the complaints dev data, not fitted): z = bias + sum(weight * min(signal, cap)).
@@ -51,6 +62,7 @@ _COMPLAINT_WEIGHTS: tuple[tuple[str, float, float], ...] = (
     ("question", 0.5, 1.0),
     ("sarcasm", 0.8, 1.0),
     ("praise", -0.5, 3.0),
+    ("resolved", -1.5, 2.0),
     ("mentions", 0.5, 1.0),
     ("urls", -0.6, 1.0),
     ("first_person", 0.2, 1.0),
@@ -73,9 +85,9 @@ def default_scorers(keywords: tuple[str, ...] = DEFAULT_KEYWORDS) -> tuple[Score
     return (VaderScorer(), ToxicityScorer(), RuleScorer(keywords))
 
 
-def sentiment_label(compound: float) -> Sentiment:
-    """Map a VADER compound score to a sentiment label with the tuned thresholds."""
-    if compound <= NEGATIVE_AT_OR_BELOW:
+def sentiment_label(compound: float, problem: float = 0.0) -> Sentiment:
+    """Map a VADER compound score to a label; a stated problem makes a text without positive words negative."""
+    if compound <= NEGATIVE_AT_OR_BELOW or (problem > 0 and compound < PROBLEM_NEUTRAL_CEILING):
         return Sentiment.NEGATIVE
     if compound >= POSITIVE_AT_OR_ABOVE:
         return Sentiment.POSITIVE
@@ -100,8 +112,11 @@ class Moderator:
 
     model = MODEL_NAME
 
-    def __init__(self, keywords: Sequence[str] = DEFAULT_KEYWORDS, scorers: Sequence[Scorer] | None = None) -> None:
+    def __init__(
+        self, keywords: Sequence[str] = DEFAULT_KEYWORDS, scorers: Sequence[Scorer] | None = None
+    ) -> None:
         self._keywords = KeywordMatcher(keywords)
+        self._keywords_counted = scorers is None
         self._scorers: tuple[Scorer, ...] = (
             tuple(scorers) if scorers is not None else default_scorers(tuple(keywords))
         )
@@ -124,25 +139,33 @@ class Moderator:
                 if name in columns:
                     raise ValueError(f"signal {name!r} is produced by more than one scorer")
                 columns[name] = values
+        names = tuple(columns)
+        rows = zip(*(map(float, values) for values in columns.values()), strict=True) if names else None
         verdicts = []
-        for index, (text, (language, language_confidence)) in enumerate(zip(texts, languages, strict=True)):
-            signals = {name: float(values[index]) for name, values in columns.items()}
+        for text, (language, language_confidence) in zip(texts, languages, strict=True):
+            signals = dict(zip(names, next(rows), strict=True)) if rows is not None else {}
             verdicts.append(self._decide(text, signals, language, language_confidence))
         return verdicts
 
-    def _decide(self, text: str, signals: dict[str, float], language: str, language_confidence: float) -> Verdict:
+    def _decide(
+        self, text: str, signals: dict[str, float], language: str, language_confidence: float
+    ) -> Verdict:
         """Turn one message's signals into a verdict with an explanation."""
         compound = signals.get("sentiment_compound", 0.0)
         toxicity = signals.get("toxicity", 0.0)
-        keywords = self._keywords.find(text)
+        # With the default scorers the rule scorer already counted these keywords: skip the
+        # search when it found none.
+        keywords = (
+            () if self._keywords_counted and not signals.get("keyword_hits") else self._keywords.find(text)
+        )
         signals["language_confidence"] = language_confidence
         complaint = complaint_probability(signals)
-        sentiment = sentiment_label(compound)
+        sentiment = sentiment_label(compound, signals.get("problem", 0.0))
         if language not in ENGLISH_LIKE:
             category, confidence = Category.OTHER, min(NON_ENGLISH_CONFIDENCE, language_confidence / 3)
             reasons = [f"language {language}: English lexicons do not apply, needs a human"]
         else:
-            category, confidence, reasons = _categorise(signals, complaint)
+            category, confidence, reasons = _categorise(signals, complaint, keywords)
             if language == "und":
                 confidence = min(confidence, 0.4)
                 reasons.append("language undetermined")
@@ -165,7 +188,44 @@ class Moderator:
         )
 
 
-def _categorise(signals: Mapping[str, float], complaint: float) -> tuple[Category, float, list[str]]:
+def troll_confidence(signals: Mapping[str, float]) -> float:
+    """Confidence 0.3..0.95 that a message with aimed abuse and no real problem is a troll.
+
+    Grows with the strength of the abuse (`insult + mockery`, capped at 1) and with
+    profanity on top of it; complaint vocabulary without a stated problem (keywords) and a
+    question lower it, as they hint at a customer who is only venting.
+    """
+    strength = min(1.0, signals.get("insult", 0.0) + signals.get("mockery", 0.0))
+    confidence = 0.4 + 0.5 * strength
+    if signals.get("profanity", 0.0) >= 0.5:
+        confidence += 0.05
+    confidence -= 0.1 * min(signals.get("keyword_hits", 0.0), 2.0) + 0.1 * signals.get("question", 0.0)
+    return min(0.95, max(0.3, confidence))
+
+
+def plain_question(signals: Mapping[str, float], keywords: Sequence[str] = ()) -> bool:
+    """Return True for a question that describes no problem.
+
+    That is: no problem phrase, grievance, negation, sarcasm, repeated "!?" or shouting, a tone
+    that is not negative, and only neutral service keywords ("order", "warranty"; see
+    `NEUTRAL_KEYWORDS`) among the complaint keywords found.
+    """
+    return bool(
+        signals.get("question")
+        and not signals.get("problem")
+        and not signals.get("grievance")
+        and not signals.get("negation")
+        and not signals.get("sarcasm")
+        and not signals.get("repeated_punct")
+        and signals.get("caps_ratio", 0.0) < 0.3
+        and signals.get("sentiment_compound", 0.0) > NEGATIVE_AT_OR_BELOW
+        and all(keyword in NEUTRAL_KEYWORDS for keyword in keywords)
+    )
+
+
+def _categorise(
+    signals: Mapping[str, float], complaint: float, keywords: Sequence[str] = ()
+) -> tuple[Category, float, list[str]]:
     """Apply the decision order to an English-like message: (category, confidence, reasons)."""
     reasons: list[str] = []
     insult = signals.get("insult", 0.0)
@@ -173,7 +233,7 @@ def _categorise(signals: Mapping[str, float], complaint: float) -> tuple[Categor
     profanity = signals.get("profanity", 0.0)
     spam = signals.get("spam", 0.0)
     problem = signals.get("problem", 0.0)
-    real_problem = problem > 0 or complaint >= COMPLAINT_THRESHOLD
+    real_problem = problem > 0 or (signals.get("keyword_hits", 0.0) > 0 and complaint >= COMPLAINT_THRESHOLD)
     aimed = insult >= 1.0 or (insult > 0 and mockery > 0) or mockery >= 0.5
     if aimed:
         reasons.append("insult aimed at a person" if insult >= 1.0 else "derision or insults")
@@ -187,7 +247,13 @@ def _categorise(signals: Mapping[str, float], complaint: float) -> tuple[Categor
     if spam >= SPAM_THRESHOLD and not real_problem:
         return Category.SPAM, spam, [f"spam cues {spam:.2f}", *reasons]
     if aimed and not real_problem:
-        return Category.TROLL, max(insult, mockery, 0.6) * (1.0 - complaint), [*reasons, "no real problem"]
+        return Category.TROLL, troll_confidence(signals), [*reasons, "no real problem"]
+    if plain_question(signals, keywords):
+        return (
+            Category.QUESTION,
+            0.5 + 0.5 * (1.0 - complaint),
+            [*reasons, "a question, no problem described"],
+        )
     if complaint >= COMPLAINT_THRESHOLD:
         if aimed:
             reasons.append("angry but with a real problem: complaint, not troll")

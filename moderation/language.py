@@ -93,8 +93,8 @@ _STOPWORDS: dict[str, str] = {
     "ea noi voi lor foarte bună buna mulțumesc multumesc salut încă inca nimic totul dar "
     "când unde cum",
     "tr": "ve bir bu da de ne için icin ile çok cok ben sen o biz siz onlar değil degil var yok "
-    "ama gibi daha sonra merhaba teşekkürler tesekkurler lütfen lutfen neden nasıl nerede "
-    "hala hiç hic şey sey mı mu mü",
+    "ama gibi daha sonra merhaba teşekkürler tesekkurler lütfen lutfen neden nasıl nerede "  # noqa: RUF001
+    "hala hiç hic şey sey mı mu mü",  # noqa: RUF001
 }
 # Letters that only (or mostly) appear in one of the supported Latin languages.
 _DIACRITICS: dict[str, str] = {
@@ -182,7 +182,9 @@ def detect_language(text: str, hint: str | None = None) -> tuple[str, float]:
     return _score_latin(words, len(words), "".join(_DIACRITIC_CHARS.findall(lowered)), _WORD_WEIGHTS)
 
 
-def detect_languages(texts: Sequence[str], hints: Sequence[str | None] | None = None) -> list[tuple[str, float]]:
+def detect_languages(
+    texts: Sequence[str], hints: Sequence[str | None] | None = None
+) -> list[tuple[str, float]]:
     """Detect the language of every text in a batch; `hints` (if given) aligns with `texts`."""
     if hints is None:
         return [detect_language(text) for text in texts]

@@ -10,6 +10,8 @@ Signals (one float per text):
 - `first_person`: 1.0 when the author speaks about themselves ("my order", "I", "we").
 - `question`: 1.0 for a question (a "?" or an interrogative opening), else 0.
 - `praise`: count of praise cues ("thank you", "love", "awesome", "great service"...).
+- `resolved`: count of statements of a solved problem ("sorted out my replacement",
+  "refunded me", "arrived today", "quick response"), negated ones ("still not fixed") aside.
 - `sarcasm`: 1.0 when an ironic opener meets a problem ("great, another broken phone").
 - `spam`: 0..1 from links with promo words, crypto, "DM me for", follower selling.
 - `caps_ratio`: share of letters in capitals in words of 2+ letters (0..1).
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
+from moderation.textgate import GatedPattern, GateSet, normalise, words_of
 
 DEFAULT_KEYWORDS: tuple[str, ...] = (
     "order",
@@ -74,46 +78,111 @@ DEFAULT_KEYWORDS: tuple[str, ...] = (
     "problem",
 )
 
-_NEG = r"(?:not|n't|never|no longer|wont|won't|cant|can't|cannot|doesnt|doesn't|didnt|didn't|isnt|isn't|" \
+_NEG = (
+    r"(?:not|n't|never|no longer|wont|won't|cant|can't|cannot|doesnt|doesn't|didnt|didn't|isnt|isn't|"
     r"arent|aren't|wasnt|wasn't|havent|haven't|hasnt|hasn't|still not|unable to)"
-_PROBLEM = re.compile(
-    r"\b(?:never|not|still\s+(?:not|haven'?t|hasn'?t))\s+(?:arrived|received|delivered|got|came|shipped|"
-    r"refunded|fixed|resolved|heard|responded|answered|working|work|loading|charging|connecting)\b"
-    rf"|\b{_NEG}\s+(?:even\s+)?(?:work|working|load|loading|open|start|connect|charge|charging|turn\s+on|log\s*in|"
-    r"sign\s*in|access|get\s+through|receive|deliver|arrive|respond|reply|help|fix|refund|find\s+my|track|"
-    r"been\s+(?:delivered|refunded|fixed|resolved|contacted|answered))\b"
-    r"|\b(?:charged|billed)\s+(?:me\s+)?(?:twice|two\s+times|double|again|for\s+something)\b|\bdouble[\s-]charged\b"
-    r"|\bovercharg\w*|\bstill\s+(?:waiting|no\b|nothing|broken|down|not|haven'?t|hasn'?t|can'?t|cannot|missing)"
-    r"|\b(?:been|was|kept|keep)\s+(?:waiting|on\s+hold|holding|charged|ignored|cut\s+off|disconnected)\b"
-    r"|\bno\s+(?:response|reply|answer|one\s+(?:answers|responds|replied|helps)|help|refund|signal|service|internet|"
-    r"power|wifi|water|heat|updates?|word|email|call\s*back|tracking|sound|connection|coverage)\b"
-    r"|\b(?:is|are|was|were|keeps?|been|went|goes|still)\s+(?:down|broken|dead|missing|late|delayed|"
-    r"cancell?ed|faulty|damaged|defective|crashing|freezing|glitching|lagging|wrong|out\s+of\s+stock)\b"
-    r"|\b(?:broken|damaged|defective|faulty|cracked|smashed|leaking|expired|mouldy|moldy|stale|rotten|"
-    r"raw|undercooked|cold)\s+(?:on\s+arrival|item|product|phone|screen|box|package|parcel|order|bottle|food|"
-    r"meal|burger|pizza|laptop|device|unit|tv|part|parts|charger|when|after)\b"
-    r"|\b(?:crash(?:es|ed|ing)?|froze|freezes|freezing|keeps\s+(?:crashing|freezing|restarting|dropping|"
-    r"disconnecting|logging|failing)|error\s+(?:code|message)|glitch\w*|outage|lagging|bricked)\b"
-    r"|\b(?:wrong|missing)\s+(?:item|items|order|size|colou?r|product|part|parts|address|charge|amount|bill)\b"
-    r"|\b(?:lost|cancell?ed|delayed|late)\s+(?:my|our|the)\s+(?:order|package|parcel|luggage|bag|baggage|"
-    r"flight|train|delivery|booking|reservation|payment|account|data)\b"
-    r"|\b(?:refund|money\s+back|compensation|replacement)\b|\b(?:rip(?:ped)?\s*off|scammed|fraudulent)\b"
-    r"|\b(?:worst|terrible|awful|horrible|appalling|shocking|poor|bad|disgraceful|pathetic|abysmal|useless)"
-    r"\s+(?:customer\s+)?(?:service|support|experience|company|app|update|quality|product|delivery|airline|"
-    r"bank|isp|provider|help|response|communication)\b"
-    r"|\b(?:disappointed|disappointing|unacceptable|frustrat\w+|fed\s+up|sick\s+of|tired\s+of|furious|"
-    r"annoyed|ridiculous|joke\s+of\s+a)\b"
-    r"|\b(?:hours?|days?|weeks?|months?)\s+(?:now|later|and\s+still|on\s+hold|waiting|late|overdue)\b"
-    r"|\b(?:\d+|two|three|four|five|six|several|many)\s+(?:hours?|days?|weeks?|months?|times)\b"
-    r"|\b(?:can'?t|cannot|unable\s+to|won'?t\s+let\s+me)\b"
-    r"|\b(?:doesn'?t|didn'?t|don'?t|isn'?t|wasn'?t|won'?t|aren'?t|haven'?t|hasn'?t)\s+(?:work|arrive|"
-    r"show|come|load|respond|help|care|answer)",
-    re.IGNORECASE,
+)
+
+
+def _rule(pattern: str, triggers: str, substrings: tuple[str, ...] = ()) -> GatedPattern:
+    """Compile one problem-phrase rule with its gate (see moderation.textgate)."""
+    return GatedPattern(re.compile(pattern), triggers.split(), substrings)
+
+
+_DURATION = r"(?:hours?|days?|weeks?|months?)"
+# Problem phrases, one gated regex per family; `problem` is the total number of matches.
+_PROBLEM_RULES: tuple[GatedPattern, ...] = (
+    _rule(
+        r"\b(?:never|not|still\s+(?:not|haven'?t|hasn'?t))\s+(?:arrived|received|delivered|got|came|shipped|"
+        r"refunded|fixed|resolved|heard|responded|answered|working|work|loading|charging|connecting)\b",
+        "never not still",
+    ),
+    _rule(
+        rf"\b{_NEG}\s+(?:even\s+)?(?:work|working|load|loading|open|start|connect|charge|charging|turn\s+on|"
+        r"log\s*in|sign\s*in|access|get\s+through|receive|deliver|arrive|respond|reply|help|fix|refund|"
+        r"find\s+my|track|been\s+(?:delivered|refunded|fixed|resolved|contacted|answered))\b",
+        "not never no wont won cant can cannot doesnt doesn didnt didn isnt isn arent aren wasnt wasn havent "
+        "haven hasnt hasn still unable",
+    ),
+    _rule(
+        r"\b(?:charged|billed)\s+(?:me\s+)?(?:twice|two\s+times|double|again|for\s+something)\b"
+        r"|\bdouble[\s-]charged\b|\bovercharg\w*",
+        "charged billed double",
+        ("overcharg",),
+    ),
+    _rule(
+        r"\bstill\s+(?:waiting|no\b|nothing|broken|down|not|haven'?t|hasn'?t|can'?t|cannot|missing)",
+        "still",
+    ),
+    _rule(
+        r"\b(?:been|was|kept|keep)\s+(?:waiting|on\s+hold|holding|charged|ignored|cut\s+off|disconnected)\b",
+        "been was kept keep",
+    ),
+    _rule(
+        r"\bno\s+(?:response|reply|answer|one\s+(?:answers|responds|replied|helps)|help|refund|signal|service|"
+        r"internet|power|wifi|water|heat|updates?|word|email|call\s*back|tracking|sound|connection|coverage)\b",
+        "no",
+    ),
+    _rule(
+        r"\b(?:is|are|was|were|keeps?|been|went|goes|still)\s+(?:down|broken|dead|missing|late|delayed|"
+        r"cancell?ed|faulty|damaged|defective|crashing|freezing|glitching|lagging|wrong|out\s+of\s+stock)\b",
+        "down broken dead missing late delayed cancelled canceled faulty damaged defective crashing freezing "
+        "glitching lagging wrong out",
+    ),
+    _rule(
+        r"\b(?:broken|damaged|defective|faulty|cracked|smashed|leaking|expired|mouldy|moldy|stale|rotten|"
+        r"raw|undercooked|cold)\s+(?:on\s+arrival|item|product|phone|screen|box|package|parcel|order|bottle|"
+        r"food|meal|burger|pizza|laptop|device|unit|tv|part|parts|charger|when|after)\b",
+        "broken damaged defective faulty cracked smashed leaking expired mouldy moldy stale rotten raw "
+        "undercooked cold",
+    ),
+    _rule(
+        r"\b(?:crash(?:es|ed|ing)?|froze|freezes|freezing|keeps\s+(?:crashing|freezing|restarting|dropping|"
+        r"disconnecting|logging|failing)|error\s+(?:code|message)|glitch\w*|outage|lagging|bricked)\b",
+        "crash crashes crashed crashing froze freezes freezing keeps error outage lagging bricked",
+        ("glitch",),
+    ),
+    _rule(
+        r"\b(?:wrong|missing)\s+(?:item|items|order|size|colou?r|product|part|parts|address|charge|amount|"
+        r"bill)\b",
+        "wrong missing",
+    ),
+    _rule(
+        r"\b(?:lost|cancell?ed|delayed|late)\s+(?:my|our|the)\s+(?:order|package|parcel|luggage|bag|baggage|"
+        r"flight|train|delivery|booking|reservation|payment|account|data)\b",
+        "lost cancelled canceled delayed late",
+    ),
+    _rule(
+        r"\b(?:refund|money\s+back|compensation|replacement)\b|\b(?:rip(?:ped)?\s*off|scammed|fraudulent)\b",
+        "refund money compensation replacement rip ripped ripoff scammed fraudulent",
+    ),
+    _rule(
+        r"\b(?:worst|terrible|awful|horrible|appalling|shocking|poor|bad|disgraceful|pathetic|abysmal|useless)"
+        r"\s+(?:customer\s+)?(?:service|support|experience|company|app|update|quality|product|delivery|airline|"
+        r"bank|isp|provider|help|response|communication)\b",
+        "worst terrible awful horrible appalling shocking poor bad disgraceful pathetic abysmal useless",
+    ),
+    _rule(
+        r"\b(?:disappointed|disappointing|unacceptable|frustrat\w+|fed\s+up|sick\s+of|tired\s+of|furious|"
+        r"annoyed|ridiculous|joke\s+of\s+a)\b",
+        "disappointed disappointing unacceptable fed sick tired furious annoyed ridiculous joke",
+        ("frustrat",),
+    ),
+    _rule(
+        rf"\b{_DURATION}\s+(?:now|later|and\s+still|on\s+hold|waiting|late|overdue)\b"
+        rf"|\b(?:\d+|two|three|four|five|six|several|many)\s+(?:{_DURATION}|times)\b",
+        "hour hours day days week weeks month months times",
+    ),
+    _rule(r"\b(?:can'?t|cannot|unable\s+to|won'?t\s+let\s+me)\b", "can cant cannot unable won wont"),
+    _rule(
+        r"\b(?:doesn'?t|didn'?t|don'?t|isn'?t|wasn'?t|won'?t|aren'?t|haven'?t|hasn'?t)\s+(?:work|arrive|"
+        r"show|come|load|respond|help|care|answer)",
+        "doesn doesnt didn didnt don dont isn isnt wasn wasnt won wont aren arent haven havent hasn hasnt",
+    ),
 )
 _NEGATION = re.compile(
     r"\b(?:not|no|never|nothing|nobody|none|nowhere|neither|nor|without)\b|n't\b|\b(?:cant|wont|dont|doesnt|"
     r"didnt|isnt|arent|wasnt|werent|havent|hasnt|couldnt|shouldnt)\b",
-    re.IGNORECASE,
 )
 _GRIEVANCE = re.compile(
     r"\bwhy\s+(?:is|are|was|were|do|does|did|has|have|would|can'?t|won'?t|isn'?t|aren'?t|doesn'?t|didn'?t|"
@@ -122,22 +191,37 @@ _GRIEVANCE = re.compile(
     r"explain|stop|resolve|look\s+into)\b|\bget\s+(?:your|ur)\s+act\s+together\b|\bsort\s+(?:it|this)\s+out\b|"
     r"\bno\s+luck\b|\bhaving\s+(?:problems?|issues?|trouble)\b|\b(?:tried|trying)\b|\bany\s+suggestions\b|"
     r"\bwhat\s+(?:is\s+going\s+on|happened|the\s+hell|a\s+joke)\b|\bthis\s+is\s+(?:ridiculous|insane|"
-    r"a\s+joke|unacceptable)\b|\bnot\s+happy\b|\bnever\s+again\b|\bdone\s+with\b|#fail\b|\bfail(?:ed|s)?\b",
-    re.IGNORECASE,
+    r"a\s+joke|unacceptable)\b|\bnot\s+happy\b|\bnever\s+again\b|\bdone\s+with\b|\bfail(?:ed|s)?\b"
+    r"|\bnever\s+(?:buying|ordering|shopping|using|flying|eating|dealing|coming\s+back|going\s+back)\b"
+    r"|\b(?:disgraceful|shameful|outrageous|appalling|disgusting)\b|\bhow\s+you\s+treat\b",
 )
-_FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|me|mine|we|our|us)\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|me|mine|we|our|us)\b")
 _QUESTION_OPENING = re.compile(
     r"^(?:\s*(?:@\w+\s*)*)(?:hi|hello|hey)?[\s,!.]*(?:how|what|when|where|why|who|which|can|could|would|will|"
     r"is|are|do|does|did|should|may|any|anyone|has|have)\b",
-    re.IGNORECASE,
 )
 _PRAISE = re.compile(
     r"\b(?:thanks?(?:\s+(?:you|u|so\s+much|a\s+million))?|thx|ty|love(?:d|s)?|loving|awesome|amazing|excellent|"
     r"brilliant|fantastic|wonderful|superb|outstanding|great\s+(?:job|service|work|team|experience|support|"
     r"product|food|stuff)|well\s+done|kudos|shout\s*out|props\s+to|appreciate\w*|impressed|happy\s+with|"
-    r"best\s+(?:ever|service|customer|company|team|app)|perfect|delicious|legend|favou?rite|recommend|"
-    r"5\s+stars|five\s+stars|10/10)\b|❤|😍|🙏|👍|💯|😊|🥰",
-    re.IGNORECASE,
+    r"best\s+(?:ever|service|customer|company|team|app|purchase|buy|decision|thing|investment)|perfect|"
+    r"delicious|legends?|heroes|hero|lifesaver|incredible|stunning|flawless|exceptional|top\s+notch|"
+    r"favou?rite|recommend|5\s+stars|five\s+stars|10/10)\b",
+)
+# A problem that has been solved ("sorted out my replacement", "refunded me", "arrived today"):
+# told as thanks, it is praise, not a complaint. Ignored when a negation comes just before it.
+_RESOLVED = re.compile(
+    r"\b(?:sorted|fixed|resolved|solved|replaced|refunded)\b|\bfor\s+(?:sorting|fixing|resolving)\b"
+    r"|\b(?:arrived|came|delivered)\s+(?:today|this\s+morning|yesterday|early|quickly|on\s+time|safely|"
+    r"in\s+(?:one\s+piece|perfect\s+condition))\b"
+    r"|\b(?:quick|fast|speedy|prompt|swift)\s+(?:response|reply|delivery|service|turnaround|fix|help)\b"
+    r"|\babove\s+and\s+beyond\b|\bthanks?\s+(?:you\s+)?for\s+(?:the|your)\s+(?:help|support|quick)\b",
+)
+# Words just before a resolution that make it negated or not yet real ("not fixed", "need it replaced").
+_NEGATED_BEFORE = re.compile(
+    r"(?:\b(?:not|nt|never|no|yet|nothing|nobody|need|needs|want|wants|how|when|if)|n't|"
+    r"\b(?:cant|wont|dont|didnt|isnt|wasnt|hasnt|havent|arent|still))\W+(?:\w+\W+){0,2}$"
+    r"|\b(?:to|be|get|getting)\W+$"
 )
 _SARCASM_OPENER = re.compile(
     r"\b(?:(?:oh\s+)?great|(?:oh\s+)?wonderful|(?:oh\s+)?brilliant|fantastic|perfect|lovely|nice|awesome)"
@@ -145,7 +229,6 @@ _SARCASM_OPENER = re.compile(
     r"for\s+(?:ruining|wasting|losing|breaking|the\s+(?:broken|late|missing|wrong)))|\byeah\s+right\b|"
     r"\bso\s+much\s+for\b|\bjust\s+what\s+i\s+(?:needed|wanted)\b|\blove\s+(?:how|that|it\s+when|when)\b|"
     r"\bcheers\s+for\s+nothing\b|\bwell\s+done\b.*\b(?:again|broken|late|lost|not)\b",
-    re.IGNORECASE,
 )
 _SPAM_STRONG = re.compile(
     r"\b(?:dm|message|inbox|text|whatsapp|telegram)\s+(?:me\s+)?(?:for|to\s+(?:get|earn|buy|know|join))\b"
@@ -155,51 +238,313 @@ _SPAM_STRONG = re.compile(
     r"dogecoin|memecoin|presale)\b|\bbinary\s+options?\b|\b(?:earn|make)\s+(?:\$|£|€)?\d+[k]?\b"
     r"|\bwork\s+from\s+home\b|\bonlyfans\b|\b100x\b|\bpassive\s+income\b|\bget\s+rich\b"
     r"|\bfollow\s+(?:me\s+)?(?:back|for\s+follow)\b|\bf4f\b|\bl4l\b",
-    re.IGNORECASE,
 )
 _SPAM_PROMO = re.compile(
     r"\b(?:free|giveaway|win|winner|prize|discount|coupon|promo(?:\s+code)?|deal|offer|limited|click|"
     r"buy\s+now|shop\s+now|sign\s+up|subscribe|cash|investment|invest|profit|bonus|sale)\b|\d+\s*%\s*off",
-    re.IGNORECASE,
 )
+_PRAISE_EMOJI = re.compile("[❤😍🙏👍💯😊🥰]")
 _URL = re.compile(r"https?://\S+|www\.\S+|\b\w+\.(?:com|net|org|io|ly|co|xyz|shop|biz)/\S*", re.IGNORECASE)
 _MENTION = re.compile(r"(?<!\w)@\w+")
+
+_NEGATION_GATE = GatedPattern(
+    _NEGATION,
+    [
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "nowhere",
+        "neither",
+        "nor",
+        "without",
+        "cant",
+        "wont",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "havent",
+        "hasnt",
+        "couldnt",
+        "shouldnt",
+    ],
+    ("n't",),
+)
+_GRIEVANCE_GATE = GatedPattern(
+    _GRIEVANCE,
+    [
+        "why",
+        "supposed",
+        "promised",
+        "should",
+        "still",
+        "again",
+        "really",
+        "seriously",
+        "even",
+        "please",
+        "get",
+        "sort",
+        "no",
+        "having",
+        "tried",
+        "trying",
+        "any",
+        "what",
+        "this",
+        "not",
+        "never",
+        "done",
+        "fail",
+        "failed",
+        "fails",
+        "disgraceful",
+        "shameful",
+        "outrageous",
+        "appalling",
+        "disgusting",
+        "how",
+    ],
+)
+_FIRST_PERSON_GATE = GatedPattern(_FIRST_PERSON, ["i", "im", "ive", "my", "me", "mine", "we", "our", "us"])
+_PRAISE_GATE = GatedPattern(
+    _PRAISE,
+    [
+        "thanks",
+        "thank",
+        "thx",
+        "ty",
+        "love",
+        "loved",
+        "loves",
+        "loving",
+        "awesome",
+        "amazing",
+        "excellent",
+        "brilliant",
+        "fantastic",
+        "wonderful",
+        "superb",
+        "outstanding",
+        "great",
+        "well",
+        "kudos",
+        "shout",
+        "shoutout",
+        "props",
+        "impressed",
+        "happy",
+        "best",
+        "perfect",
+        "delicious",
+        "legend",
+        "legends",
+        "hero",
+        "heroes",
+        "lifesaver",
+        "incredible",
+        "stunning",
+        "flawless",
+        "exceptional",
+        "top",
+        "favourite",
+        "favorite",
+        "recommend",
+        "5",
+        "five",
+        "10",
+    ],
+    ("appreciat",),
+)
+_SPAM_STRONG_GATE = GatedPattern(
+    _SPAM_STRONG,
+    [
+        "dm",
+        "message",
+        "inbox",
+        "text",
+        "whatsapp",
+        "telegram",
+        "buy",
+        "get",
+        "cheap",
+        "real",
+        "instant",
+        "gain",
+        "grow",
+        "followers",
+        "likes",
+        "check",
+        "link",
+        "bitcoin",
+        "btc",
+        "ethereum",
+        "eth",
+        "crypto",
+        "nft",
+        "airdrop",
+        "forex",
+        "usdt",
+        "binance",
+        "dogecoin",
+        "memecoin",
+        "presale",
+        "binary",
+        "earn",
+        "make",
+        "work",
+        "onlyfans",
+        "100x",
+        "passive",
+        "follow",
+        "f4f",
+        "l4l",
+    ],
+)
+_SPAM_PROMO_GATE = GatedPattern(
+    _SPAM_PROMO,
+    [
+        "free",
+        "giveaway",
+        "win",
+        "winner",
+        "prize",
+        "discount",
+        "coupon",
+        "promo",
+        "deal",
+        "offer",
+        "limited",
+        "click",
+        "buy",
+        "shop",
+        "sign",
+        "subscribe",
+        "cash",
+        "investment",
+        "invest",
+        "profit",
+        "bonus",
+        "sale",
+        "off",
+    ],
+)
+_RESOLVED_GATE = GatedPattern(
+    _RESOLVED,
+    [
+        "sorted",
+        "fixed",
+        "resolved",
+        "solved",
+        "replaced",
+        "refunded",
+        "sorting",
+        "fixing",
+        "resolving",
+        "arrived",
+        "came",
+        "delivered",
+        "quick",
+        "fast",
+        "speedy",
+        "prompt",
+        "swift",
+        "above",
+        "thanks",
+        "thank",
+    ],
+)
 _REPEATED_PUNCT = re.compile(r"[!?]{2,}|\.{4,}")
 _CAPS_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
+_UPPER_BYTES = bytes(range(65, 91))
+_NAMED_GATES = (
+    _NEGATION_GATE,
+    _GRIEVANCE_GATE,
+    _FIRST_PERSON_GATE,
+    _PRAISE_GATE,
+    _SPAM_STRONG_GATE,
+    _SPAM_PROMO_GATE,
+    _RESOLVED_GATE,
+)
+_ALL_GATES = GateSet((*_NAMED_GATES, *_PROBLEM_RULES))
+_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def caps_ratio(text: str) -> float:
-    """Share of capital letters among letters of words of 2+ letters (0..1); 0 for short texts."""
-    words = _CAPS_WORD.findall(_MENTION.sub(" ", _URL.sub(" ", text)))
-    letters = sum(len(w) for w in words)
-    if letters < 8:
+    """Share of capitals among letters of 2+ letter words, links and mentions aside; 0 below 3 capitals."""
+    encoded = text.encode("utf-8", "replace")
+    if len(encoded) - len(encoded.translate(None, _UPPER_BYTES)) < 3:
         return 0.0
-    return sum(1 for w in words for ch in w if ch.isupper()) / letters
+    stripped = _URL.sub(" ", text) if "/" in text or "www." in text.lower() else text
+    if "@" in stripped:
+        stripped = _MENTION.sub(" ", stripped)
+    letters = "".join(_CAPS_WORD.findall(stripped)).encode("ascii")
+    if len(letters) < 8:
+        return 0.0
+    return (len(letters) - len(letters.translate(None, _UPPER_BYTES))) / len(letters)
 
 
-def spam_score(text: str, urls: int) -> float:
-    """Spam likelihood 0..1: strong cues weigh 0.6 each, promo words 0.25 (doubled with a link)."""
-    strong = len(_SPAM_STRONG.findall(text))
-    promo = len(_SPAM_PROMO.findall(text))
+def resolved_count(lowered: str) -> int:
+    """Count statements of a solved problem in lowercased text, skipping negated ones ("still not fixed")."""
+    count = 0
+    for match in _RESOLVED.finditer(lowered):
+        if not _NEGATED_BEFORE.search(lowered, max(0, match.start() - 40), match.start()):
+            count += 1
+    return count
+
+
+def spam_score(lowered: str, urls: int, counts: tuple[int, int] | None = None) -> float:
+    """Spam likelihood 0..1 of lowercased text: strong cues 0.6 each, promo words 0.12 (0.25 with a link).
+
+    `counts` (strong cues, promo words) can be passed when already computed.
+    """
+    if counts is None:
+        words = words_of(lowered)
+        counts = (_SPAM_STRONG_GATE.count(lowered, words), _SPAM_PROMO_GATE.count(lowered, words))
+    strong, promo = counts
     score = 0.6 * strong + (0.25 if urls else 0.12) * promo + (0.15 if urls and (strong or promo) else 0.0)
-    return min(1.0, round(score, 4))
+    return min(1.0, score)
 
 
 class KeywordMatcher:
-    """Finds which of a configurable list of keywords or phrases occur in a text (whole words)."""
+    """Finds which of a configurable list of keywords or phrases occur in a text.
+
+    Matching is on whole words, case-insensitive, ignoring punctuation: text and keywords are
+    both reduced to runs of [a-z0-9], so "never arrived" matches "Never... arrived" and
+    "e-mail" matches "e mail". Phrases are checked only when their first word is present.
+    """
 
     def __init__(self, keywords: Sequence[str]) -> None:
-        self.keywords: tuple[str, ...] = tuple(dict.fromkeys(k.strip().lower() for k in keywords if k.strip()))
-        by_length = sorted(self.keywords, key=len, reverse=True)
-        alternatives = "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in by_length)
-        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if by_length else None
+        normalised = (" ".join(_TOKEN.findall(normalise(k))) for k in keywords)
+        self.keywords: tuple[str, ...] = tuple(dict.fromkeys(k for k in normalised if k))
+        self._single = frozenset(k for k in self.keywords if " " not in k)
+        self._phrases: dict[str, tuple[str, ...]] = {}
+        for phrase in (k for k in self.keywords if " " in k):
+            first = phrase.split(" ", 1)[0]
+            self._phrases[first] = (*self._phrases.get(first, ()), phrase)
 
     def find(self, text: str) -> tuple[str, ...]:
-        """Return the distinct keywords found, in order of first appearance, normalised to lowercase."""
-        if self._pattern is None:
-            return ()
-        found = (" ".join(m.lower().split()) for m in self._pattern.findall(text))
-        return tuple(dict.fromkeys(found))
+        """Return the distinct keywords found, in order of first appearance."""
+        return self.find_in_tokens(_TOKEN.findall(normalise(text)))
+
+    def find_in_tokens(self, tokens: list[str]) -> tuple[str, ...]:
+        """Like `find`, for a text already split into [a-z0-9]+ tokens of its normalised form."""
+        words = set(tokens)
+        hits = [k for k in self._single if k in words]
+        if self._phrases:
+            padded = f" {' '.join(tokens)} "
+            for first in words.intersection(self._phrases):
+                hits.extend(p for p in self._phrases[first] if f" {p} " in padded)
+        if len(hits) > 1:
+            padded = f" {' '.join(tokens)} "
+            hits.sort(key=lambda k: padded.index(f" {k} "))
+        return tuple(hits)
 
 
 class RuleScorer:
@@ -220,6 +565,7 @@ class RuleScorer:
             "first_person",
             "question",
             "praise",
+            "resolved",
             "sarcasm",
             "spam",
             "caps_ratio",
@@ -235,24 +581,35 @@ class RuleScorer:
 
     def score_one(self, text: str) -> tuple[float, ...]:
         """Score one text; values are in the order of the signal names of `score`."""
-        urls = len(_URL.findall(text))
-        problem = len(_PROBLEM.findall(text))
-        keyword_hits = len(self._keywords.find(text))
-        question = 1.0 if "?" in text or _QUESTION_OPENING.search(text) else 0.0
-        praise = len(_PRAISE.findall(text))
-        sarcasm = 1.0 if _SARCASM_OPENER.search(text) and (problem or keyword_hits) else 0.0
+        lowered = normalise(text)
+        tokens = _TOKEN.findall(lowered)
+        words = frozenset(tokens)
+        urls = len(_URL.findall(text)) if "/" in text or "www." in lowered else 0
+        counts = _ALL_GATES.counts(lowered, words)
+        negation, grievance, first_person, praise_words, spam_strong, spam_promo, resolved = counts[
+            : len(_NAMED_GATES)
+        ]
+        if resolved:
+            resolved = resolved_count(lowered)
+        problem = sum(counts[len(_NAMED_GATES) :])
+        keyword_hits = len(self._keywords.find_in_tokens(tokens))
+        question = 1.0 if "?" in text or _QUESTION_OPENING.search(lowered) else 0.0
+        praise = praise_words + (len(_PRAISE_EMOJI.findall(text)) if not text.isascii() else 0)
+        sarcasm = 1.0 if (problem or keyword_hits) and _SARCASM_OPENER.search(lowered) else 0.0
+        repeated = len(_REPEATED_PUNCT.findall(text)) if "!" in text or "?" in text or "...." in text else 0
         return (
             float(problem),
             float(keyword_hits),
-            float(len(_NEGATION.findall(text))),
-            float(len(_GRIEVANCE.findall(text))),
-            1.0 if _FIRST_PERSON.search(text) else 0.0,
+            float(negation),
+            float(grievance + lowered.count("#fail")),
+            1.0 if first_person else 0.0,
             question,
             float(praise),
+            float(resolved),
             sarcasm,
-            spam_score(text, urls),
-            round(caps_ratio(text), 4),
-            float(len(_REPEATED_PUNCT.findall(text))),
-            float(len(_MENTION.findall(text))),
+            spam_score(lowered, urls, (spam_strong, spam_promo)),
+            caps_ratio(text),
+            float(repeated),
+            float(len(_MENTION.findall(text))) if "@" in text else 0.0,
             float(urls),
         )

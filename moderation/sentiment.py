@@ -7,12 +7,25 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer, SentiText
+from vaderSentiment.vaderSentiment import (
+    BOOSTER_DICT,
+    N_SCALAR,
+    NEGATE,
+    SPECIAL_CASES,
+    SentimentIntensityAnalyzer,
+    SentiText,
+)
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_NEGATE = frozenset(NEGATE)
 
 
-class FastSentimentIntensityAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
+def _negated_word(word: str) -> bool:
+    """VADER's `negated([word])` for one lowercased word."""
+    return word in _NEGATE or "n't" in word
+
+
+class FastSentimentIntensityAnalyzer(SentimentIntensityAnalyzer):
     """VADER with a faster emoji pass; `polarity_scores` returns exactly what stock VADER returns.
 
     Stock VADER rebuilds every text character by character to replace emojis with their
@@ -43,6 +56,60 @@ class FastSentimentIntensityAnalyzer(SentimentIntensityAnalyzer):  # type: ignor
             return text.strip()
         parts.append(text[done:])
         return "".join(parts).strip()
+
+    @staticmethod
+    def _negation_check(valence: float, words_and_emoticons: list[str], start_i: int, i: int) -> float:
+        """VADER's negation check, lowercasing only the words it reads (stock lowercases all, per word)."""
+        words = words_and_emoticons
+        if start_i == 0 and _negated_word(str(words[i - 1]).lower()):
+            valence = valence * N_SCALAR
+        if start_i == 1:
+            before2, before1 = str(words[i - 2]).lower(), str(words[i - 1]).lower()
+            if before2 == "never" and (before1 == "so" or before1 == "this"):
+                valence = valence * 1.25
+            elif before2 == "without" and before1 == "doubt":
+                pass
+            elif _negated_word(before2):
+                valence = valence * N_SCALAR
+        if start_i == 2:
+            before3 = str(words[i - 3]).lower()
+            before2, before1 = str(words[i - 2]).lower(), str(words[i - 1]).lower()
+            if (before3 == "never" and (before2 == "so" or before2 == "this")) or (
+                before1 == "so" or before1 == "this"
+            ):
+                valence = valence * 1.25
+            elif before3 == "without" and (before2 == "doubt" or before1 == "doubt"):
+                pass
+            elif _negated_word(before3):
+                valence = valence * N_SCALAR
+        return valence
+
+    @staticmethod
+    def _special_idioms_check(valence: float, words_and_emoticons: list[str], i: int) -> float:
+        """VADER's idiom check, lowercasing only the (up to six) words around position i."""
+        words = words_and_emoticons
+        w0, w1, w2, w3 = (str(words[k]).lower() for k in (i, i - 1, i - 2, i - 3))
+        twoone = f"{w2} {w1}"
+        threetwoone = f"{w3} {w2} {w1}"
+        threetwo = f"{w3} {w2}"
+        for seq in (f"{w1} {w0}", f"{w2} {w1} {w0}", twoone, threetwoone, threetwo):
+            if seq in SPECIAL_CASES:
+                valence = SPECIAL_CASES[seq]
+                break
+        last = len(words) - 1
+        if last > i:
+            after1 = str(words[i + 1]).lower()
+            zeroone = f"{w0} {after1}"
+            if zeroone in SPECIAL_CASES:
+                valence = SPECIAL_CASES[zeroone]
+            if last > i + 1:
+                zeroonetwo = f"{w0} {after1} {str(words[i + 2]).lower()}"
+                if zeroonetwo in SPECIAL_CASES:
+                    valence = SPECIAL_CASES[zeroonetwo]
+        for n_gram in (threetwoone, threetwo, twoone):
+            if n_gram in BOOSTER_DICT:
+                valence = valence + BOOSTER_DICT[n_gram]
+        return valence
 
     def polarity_scores(self, text: str) -> dict[str, float]:
         """Return VADER's neg/neu/pos/compound scores for one text."""

@@ -40,6 +40,14 @@ class _Outcome:
     withheld: list[str] = field(default_factory=list)
 
 
+SCORE_BOUNDS = (
+    ("heat", "thread heat"),
+    ("toxicity", "toxicity"),
+    ("complaint", "complaint"),
+    ("confidence", "confidence"),
+)
+
+
 class PolicyEngine:
     """Decides what to do about a message; pure: no I/O, no clock reads (time comes from ctx.now)."""
 
@@ -51,6 +59,15 @@ class PolicyEngine:
             rule.id: keyword_pattern(rule.when.keywords_any)
             for rule in self.policy.rules
             if rule.when.keywords_any
+        }
+        self._bounds: dict[str, list[tuple[str, str, float | None, float | None]]] = {
+            rule.id: [
+                (key, label, getattr(rule.when, f"min_{key}"), getattr(rule.when, f"max_{key}"))
+                for key, label in SCORE_BOUNDS
+                if getattr(rule.when, f"min_{key}") is not None
+                or getattr(rule.when, f"max_{key}") is not None
+            ]
+            for rule in self.policy.rules
         }
         self._own = {
             platform: {_handle(account) for account in accounts if _handle(account)}
@@ -71,8 +88,8 @@ class PolicyEngine:
         """Return the decision of the first matching rule, or a fallback queue item."""
         own = self.is_own_account(ctx)
         for rule in self.policy.rules:
-            reasons = self._match(rule, ctx, own)
-            if reasons is not None:
+            if self._match(rule, ctx, own, explain=False) is not None:
+                reasons = self._match(rule, ctx, own, explain=True) or []
                 return self._apply(rule, reasons, ctx, own)
         actions: list[Action] = [QueueForReview(FALLBACK_PRIORITY, "no rule matched; a person should look")]
         explanation = "no rule matched: queued for a person"
@@ -86,8 +103,8 @@ class PolicyEngine:
         accounts = self._own.get(ctx.message.platform, set())
         return bool(accounts) and bool({_handle(author.username), _handle(author.external_id)} & accounts)
 
-    def _match(self, rule: Rule, ctx: DecisionContext, own: bool) -> list[str] | None:
-        """Return why every condition of the rule holds, or None when one does not."""
+    def _match(self, rule: Rule, ctx: DecisionContext, own: bool, explain: bool = True) -> list[str] | None:
+        """Return why every condition of the rule holds (empty unless `explain`), or None when one does not."""
         when: When = rule.when
         verdict = ctx.verdict
         message = ctx.message
@@ -95,50 +112,52 @@ class PolicyEngine:
         if when.category is not None:
             if verdict.category not in when.category:
                 return None
-            reasons.append(f"category {verdict.category.value} ({verdict.confidence:.2f})")
+            if explain:
+                reasons.append(f"category {verdict.category.value} ({verdict.confidence:.2f})")
         if when.platform is not None:
             if message.platform not in when.platform:
                 return None
-            reasons.append(f"platform {message.platform.value}")
+            if explain:
+                reasons.append(f"platform {message.platform.value}")
         if when.channel is not None:
             if message.channel not in when.channel:
                 return None
-            reasons.append(f"channel {message.channel.value}")
+            if explain:
+                reasons.append(f"channel {message.channel.value}")
         if when.language is not None:
             language = (verdict.language or "").lower().replace("_", "-")
             if language not in when.language and language.split("-", 1)[0] not in when.language:
                 return None
-            reasons.append(f"language {language}")
-        scores = {
-            "heat": ("thread heat", ctx.thread_heat),
-            "toxicity": ("toxicity", verdict.toxicity),
-            "complaint": ("complaint", verdict.complaint),
-            "confidence": ("confidence", verdict.confidence),
-        }
-        for key, (label, value) in scores.items():
-            low: float | None = getattr(when, f"min_{key}")
-            high: float | None = getattr(when, f"max_{key}")
+            if explain:
+                reasons.append(f"language {language}")
+        for key, label, low, high in self._bounds[rule.id]:
+            value = ctx.thread_heat if key == "heat" else getattr(verdict, key)
             if low is not None:
                 if value < low:
                     return None
-                reasons.append(f"{label} {value:.2f} >= {low:.2f}")
+                if explain:
+                    reasons.append(f"{label} {value:.2f} >= {low:.2f}")
             if high is not None:
                 if value >= high:
                     return None
-                reasons.append(f"{label} {value:.2f} < {high:.2f}")
+                if explain:
+                    reasons.append(f"{label} {value:.2f} < {high:.2f}")
         if when.keywords_any is not None:
             found = _first_keyword(self._rule_words.get(rule.id), message.text, verdict.keywords)
             if found is None:
                 return None
-            reasons.append(f"keyword '{found}'")
+            if explain:
+                reasons.append(f"keyword '{found}'")
         if when.from_own_account is not None:
             if own != when.from_own_account:
                 return None
-            reasons.append("from our own account" if own else "not from our own account")
+            if explain:
+                reasons.append("from our own account" if own else "not from our own account")
         if when.is_private is not None:
             if message.is_private != when.is_private:
                 return None
-            reasons.append("private chat" if message.is_private else "public")
+            if explain:
+                reasons.append("private chat" if message.is_private else "public")
         return reasons
 
     def _apply(self, rule: Rule, reasons: list[str], ctx: DecisionContext, own: bool) -> Decision:

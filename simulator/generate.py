@@ -43,6 +43,18 @@ OTHER = [
     "anyone else watching the game tonight?",
     "{p} unboxing video coming soon",
 ]
+OPENERS = ["", "hey ", "hi ", "so ", "ugh, ", "quick one: ", "honestly ", "ok ", "hello, ", "um "]
+CLOSERS = [
+    "",
+    " thanks",
+    " pls help",
+    " any update?",
+    " {d} days now",
+    " (order placed {d} days ago)",
+    " :(",
+    " !!",
+    " cheers",
+]
 MIX = [(COMPLAINTS, 35), (QUESTIONS, 25), (PRAISE, 15), (TROLLS, 8), (SPAM, 5), (OTHER, 12)]
 
 
@@ -62,7 +74,9 @@ def generate_messages(
     threads: list[str] = []
     for i in range(count):
         pool = rng.choices(pools, weights)[0]
-        text = rng.choice(pool).format(p=rng.choice(PRODUCTS), n=rng.randint(10000, 99999))
+        body = rng.choice(pool).format(p=rng.choice(PRODUCTS), n=rng.randint(10000, 99999))
+        closer = rng.choice(CLOSERS).format(d=rng.randint(2, 30))
+        text = f"{rng.choice(OPENERS)}{body}{closer}"
         author = rng.randrange(authors)
         external_id = str(10**15 + i)
         if threads and rng.random() < 0.2:

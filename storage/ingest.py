@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
 from storage import tables as t
-from storage.bulk import chunks, insert_ignoring_conflicts
+from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
 from tactful.domain import IncomingMessage, QuarantinedPayload
 
 
@@ -63,7 +63,8 @@ def _store_authors(
         ),
         ("platform", "external_id"),
     )
-    conn.execute(
+    execute_many(
+        conn,
         update(t.authors)
         .where(and_(t.authors.c.platform == bindparam("p"), t.authors.c.external_id == bindparam("e")))
         .values(username=bindparam("u"), display_name=bindparam("d"), last_seen_at=bindparam("s")),

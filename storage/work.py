@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from storage import tables as t
-from storage.bulk import chunks, insert_ignoring_conflicts
+from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
 
 SEND_KINDS = ("public_reply", "direct_message", "private_reply")
 
@@ -175,15 +175,16 @@ def own_accounts(conn: Connection) -> set[tuple[str, str]]:
 def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> None:
     """Apply one batch's verdicts, decisions, outbox rows, review items and thread updates."""
     if outcome.verdicts:
-        conn.execute(t.verdicts.insert(), outcome.verdicts)
+        execute_many(conn, t.verdicts.insert(), outcome.verdicts)
     if outcome.decisions:
-        conn.execute(t.decisions.insert(), outcome.decisions)
+        execute_many(conn, t.decisions.insert(), outcome.decisions)
     insert_ignoring_conflicts(conn, t.outbox, outcome.outbox, ("idempotency_key",))
     if outcome.new_review_items:
-        conn.execute(t.review_items.insert(), list(outcome.new_review_items.values()))
+        execute_many(conn, t.review_items.insert(), list(outcome.new_review_items.values()))
     if outcome.review_updates:
         r = t.review_items
-        conn.execute(
+        execute_many(
+            conn,
             update(r)
             .where(r.c.id == bindparam("item_id"))
             .values(
@@ -198,7 +199,8 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
     changed = [(tid, s) for tid, s in outcome.threads.items() if s.changed]
     if changed:
         th = t.threads
-        conn.execute(
+        execute_many(
+            conn,
             update(th)
             .where(th.c.id == bindparam("tid"))
             .values(

@@ -97,7 +97,7 @@ def demo_settings(workdir: Path, api_base_url: str, script: TrafficScript) -> Se
             enabled=True,
             user_id=script.brand_user_id,
             username=script.brand_username,
-            search_query="",
+            search_query=f"{script.brand_username} -from:{script.brand_username} -is:retweet",
             api_base_url=api_base_url,
             poll_seconds=2.0,
             bearer_token=secret,

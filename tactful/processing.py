@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from moderation.classifier import ModerationInput, Moderator
-from moderation.heat import HeatInput, HeatState, update_heat
 from sqlalchemy import Engine
 
 from bots.base import SendKind
+from moderation.classifier import ModerationInput, Moderator
+from moderation.heat import HeatInput, HeatState, update_heat
 from moderation.verdict import Verdict
 from policies.decision import (
     Acknowledge,
@@ -102,7 +102,10 @@ def to_incoming(row: PendingMessage) -> IncomingMessage:
 
 def action_to_dict(action: Action) -> dict[str, Any]:
     """Serialise an action value for the decisions table."""
-    return {"type": type(action).__name__, **asdict(action)}
+    data: dict[str, Any] = {"type": type(action).__name__}
+    for name in action.__slots__:
+        data[name] = getattr(action, name)
+    return data
 
 
 class Processor:

@@ -51,6 +51,7 @@ send_interval_seconds = 0.2
 enabled = true
 user_id = "1000"
 username = "acme"
+search_query = "acme -from:acme -is:retweet"
 api_base_url = "{sim_url}"
 poll_seconds = {poll_seconds}
 timeout_seconds = 5

@@ -58,6 +58,12 @@ def start_service(config: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def db_ready(db: Engine) -> bool:
+    from sqlalchemy import inspect
+
+    return "messages" in inspect(db).get_table_names()
+
+
 def counts(db: Engine) -> dict[str, int]:
     with db.connect() as conn:
         messages = conn.execute(select(func.count()).select_from(t.messages)).scalar_one()
@@ -93,9 +99,13 @@ def test_sigkill_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path: Path,
     rng = random.Random(3)
     sim.set_latency(0.005)
 
-    first_burst = post_burst(sim, 0, 300, rng)
+    db = make_engine(db_url)
+    # A first-ever poll starts from "now" (one page of history), so the service must be up before the burst.
+    warm_up = post_burst(sim, 0, 1, rng)
     process = start_service(config, log)
     try:
+        wait_for(lambda: db_ready(db) and counts(db)["messages"] == 1, 60, "the first poll")
+        first_burst = post_burst(sim, 1, 299, rng)
         wait_for(lambda: len(sim.brand_replies()) >= 40, 90, "the first acknowledgements")
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
@@ -106,8 +116,7 @@ def test_sigkill_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path: Path,
     assert replies_at_kill < 300, "the kill came too late to interrupt the burst"
 
     second_burst = post_burst(sim, 300, 100, rng)
-    posted = set(first_burst) | set(second_burst)
-    db = make_engine(db_url)
+    posted = set(warm_up) | set(first_burst) | set(second_burst)
     process = start_service(config, log)
     try:
         wait_for(
