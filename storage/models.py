@@ -84,6 +84,7 @@ class Message(SQLModel, table=True):
     is_private: bool = False
     source: str = Field(default="", max_length=128)
     status: str = Field(default="new", max_length=16)
+    claimed_at: datetime | None = _utc(nullable=True)
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from storage import tables as t
 from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
@@ -71,15 +71,22 @@ class BatchOutcome:
     threads: dict[int, ThreadState] = field(default_factory=dict)
 
 
-def claim_new_messages(conn: Connection, limit: int) -> list[PendingMessage]:
-    """Select the oldest unprocessed messages (row-locked on PostgreSQL so workers never share one)."""
+def claim_new_messages(conn: Connection, limit: int, now: datetime, lease: timedelta) -> list[PendingMessage]:
+    """Claim the oldest unprocessed messages for this worker, with their author and thread.
+
+    A claim is a lease: messages claimed by a worker that died are claimed again once the lease
+    expires. On PostgreSQL the candidate rows are locked with SKIP LOCKED so that concurrent
+    workers never claim the same message.
+    """
     m, a, th = t.messages, t.authors, t.threads
-    ids_query = select(m.c.id).where(m.c.status == "new").order_by(m.c.id).limit(limit)
+    claimable = or_(m.c.status == "new", and_(m.c.status == "claimed", m.c.claimed_at < now - lease))
+    ids_query = select(m.c.id).where(claimable).order_by(m.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         ids_query = ids_query.with_for_update(skip_locked=True)
     ids = list(conn.execute(ids_query).scalars())
     if not ids:
         return []
+    conn.execute(update(m).where(m.c.id.in_(ids)).values(status="claimed", claimed_at=now))
     query = (
         select(
             m.c.id,
@@ -87,12 +94,12 @@ def claim_new_messages(conn: Connection, limit: int) -> list[PendingMessage]:
             m.c.channel,
             m.c.external_id,
             m.c.thread_id,
-            th.c.external_id,
+            th.c.external_id.label("thread_external_id"),
             m.c.author_id,
-            a.c.external_id,
-            a.c.username,
-            a.c.display_name,
-            a.c.is_bot,
+            a.c.external_id.label("author_external_id"),
+            a.c.username.label("author_username"),
+            a.c.display_name.label("author_display_name"),
+            a.c.is_bot.label("author_is_bot"),
             m.c.text,
             m.c.created_at,
             m.c.in_reply_to_external_id,
@@ -104,7 +111,7 @@ def claim_new_messages(conn: Connection, limit: int) -> list[PendingMessage]:
         .where(m.c.id.in_(ids))
         .order_by(m.c.id)
     )
-    return [PendingMessage(*row) for row in conn.execute(query)]  # type: ignore[call-arg]
+    return [PendingMessage(**row._mapping) for row in conn.execute(query)]
 
 
 def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, ThreadState]:
@@ -223,7 +230,9 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
             ],
         )
     for part in chunks(outcome.message_ids):
-        conn.execute(update(t.messages).where(t.messages.c.id.in_(part)).values(status="processed"))
+        conn.execute(
+            update(t.messages).where(t.messages.c.id.in_(part)).values(status="processed", claimed_at=None)
+        )
 
 
 def record_policy_version(conn: Connection, version: str, path: str, now: datetime) -> None:

@@ -35,7 +35,6 @@ def _required_secret(section: XSettings, name: str, env: str) -> str:
 def build_x(settings: XSettings) -> PlatformParts:
     """Build the X listeners and bot (tweepy) for the configured brand account."""
     from bots.x import XBot, x_dm_link
-
     from listeners.x import XMentionsListener, XSearchListener
     from listeners.x_client import make_x_client
 

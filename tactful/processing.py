@@ -11,8 +11,9 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from bots.base import SendKind
-from moderation.classifier import ModerationInput, Moderator
+from moderation.classifier import ModerationInput
 from moderation.heat import HeatInput, HeatState, update_heat
+from moderation.pool import PendingVerdicts
 from moderation.verdict import Verdict
 from policies.decision import (
     Acknowledge,
@@ -42,6 +43,14 @@ from tactful.domain import Author, Channel, IncomingMessage, Platform
 log = logging.getLogger(__name__)
 
 PrivateLink = Callable[[IncomingMessage], str | None]
+
+
+class Scoring(Protocol):
+    """Batched moderation, possibly computed elsewhere while the caller goes on."""
+
+    def submit(self, items: list[ModerationInput]) -> PendingVerdicts:
+        """Start scoring a batch; the handle's `result()` gives the verdicts in order."""
+        ...
 
 
 class DecisionMaker(Protocol):
@@ -114,14 +123,16 @@ class Processor:
     def __init__(
         self,
         db: Engine,
-        moderator: Moderator,
+        scoring: Scoring,
         policy: Callable[[], DecisionMaker],
         clock: Clock,
         private_links: Mapping[Platform, PrivateLink] | None = None,
         observer: Callable[[ProcessedMessage], None] | None = None,
+        claim_lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self._db = db
-        self._moderator = moderator
+        self._scoring = scoring
+        self._claim_lease = claim_lease
         self._policy = policy
         self._clock = clock
         self._private_links = dict(private_links or {})
@@ -129,55 +140,72 @@ class Processor:
         self._recorded_versions: set[str] = set()
 
     def process_batch(self, limit: int) -> int:
-        """Process up to `limit` new messages; return how many were processed."""
+        """Claim, score, decide and store up to `limit` new messages; return how many."""
+        rows = self._claim(limit)
+        if not rows:
+            return 0
+        return self._finish(rows, self._submit(rows).result())
+
+    def drain(self, batch_size: int, max_batches: int = 1000) -> int:
+        """Process batches until nothing new is left (bounded); return the total processed.
+
+        The next batch is claimed and handed to scoring before the current one is decided
+        and stored, so a scoring process works in parallel with this one.
+        """
+        total = 0
+        batches = 1
+        current = self._claim(batch_size)
+        pending = self._submit(current) if current else None
+        while current and pending is not None:
+            more = len(current) == batch_size and batches < max_batches
+            upcoming = self._claim(batch_size) if more else []
+            upcoming_pending = self._submit(upcoming) if upcoming else None
+            total += self._finish(current, pending.result())
+            current, pending = upcoming, upcoming_pending
+            batches += 1
+        return total
+
+    def _claim(self, limit: int) -> list[PendingMessage]:
+        with self._db.begin() as conn:
+            return claim_new_messages(conn, limit, self._clock.now(), self._claim_lease)
+
+    def _submit(self, rows: list[PendingMessage]) -> PendingVerdicts:
+        return self._scoring.submit(
+            [ModerationInput(text=r.text, language_hint=r.language_hint) for r in rows]
+        )
+
+    def _finish(self, pending: list[PendingMessage], verdicts: list[Verdict]) -> int:
+        """Decide and store one scored batch in a single transaction."""
         policy = self._policy()
         now = self._clock.now()
         with self._db.begin() as conn:
-            pending = claim_new_messages(conn, limit)
-            if not pending:
-                return 0
             if policy.version not in self._recorded_versions:
                 record_policy_version(conn, policy.version, policy.source, now)
                 self._recorded_versions.add(policy.version)
-            messages = [to_incoming(row) for row in pending]
-            verdicts = self._moderator.classify(
-                [ModerationInput(text=m.text, language_hint=m.language_hint) for m in messages]
-            )
             threads = load_thread_states(conn, {row.thread_id for row in pending})
             authors = load_author_send_states(
                 conn, {row.author_id for row in pending}, now - timedelta(days=1)
             )
             own = own_accounts(conn)
             outcome = BatchOutcome(threads=threads)
-            summaries = []
-            for row, message, verdict in zip(pending, messages, verdicts, strict=True):
-                summaries.append(
-                    self._decide_one(
-                        row,
-                        message,
-                        verdict,
-                        policy,
-                        threads[row.thread_id],
-                        authors[row.author_id],
-                        own,
-                        outcome,
-                    )
+            summaries = [
+                self._decide_one(
+                    row,
+                    to_incoming(row),
+                    verdict,
+                    policy,
+                    threads[row.thread_id],
+                    authors[row.author_id],
+                    own,
+                    outcome,
                 )
+                for row, verdict in zip(pending, verdicts, strict=True)
+            ]
             write_outcome(conn, outcome, now)
         if self._observer is not None:
             for summary in summaries:
                 self._observer(summary)
         return len(pending)
-
-    def drain(self, batch_size: int, max_batches: int = 1000) -> int:
-        """Process batches until nothing new is left (bounded); return the total processed."""
-        total = 0
-        for _ in range(max_batches):
-            done = self.process_batch(batch_size)
-            total += done
-            if done < batch_size:
-                break
-        return total
 
     def _decide_one(
         self,

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from moderation.classifier import Moderator
 from sqlalchemy import Engine
 
 from bots.base import Bot
 from bots.outbox import OutboxDispatcher, SentEvent
 from listeners.base import FetchResult, Listener
+from moderation.pool import InlineModerator, ProcessModerator
 from storage.accounts import register_account
 from storage.db import make_engine
 from storage.ingest import IngestStats
@@ -49,7 +49,13 @@ class Service:
     policy: PolicySource
     processor: Processor
     dispatcher: OutboxDispatcher
+    scoring: InlineModerator | ProcessModerator
     coordinators: list[PollCoordinator] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release the scoring process and database connections."""
+        self.scoring.close()
+        self.db.dispose()
 
     def poll_all(self) -> None:
         """Poll every listener once (tests and one-shot runs)."""
@@ -80,7 +86,7 @@ def build_service(
     settings: Settings,
     clock: Clock | None = None,
     observers: Observers | None = None,
-    moderator: Moderator | None = None,
+    scoring: InlineModerator | ProcessModerator | None = None,
 ) -> Service:
     """Create the database schema if needed and wire every stage from settings."""
     clock = clock or SystemClock()
@@ -95,8 +101,16 @@ def build_service(
     links: dict[Platform, PrivateLink] = {
         p.platform: p.private_link for p in parts if p.private_link is not None
     }
+    if scoring is None:
+        scoring = ProcessModerator() if settings.processing.scoring_process else InlineModerator()
     processor = Processor(
-        db, moderator or Moderator(), policy.current, clock, private_links=links, observer=observers.processed
+        db,
+        scoring,
+        policy.current,
+        clock,
+        private_links=links,
+        observer=observers.processed,
+        claim_lease=timedelta(seconds=settings.processing.claim_lease_seconds),
     )
     dispatcher = OutboxDispatcher(
         db,
@@ -111,7 +125,7 @@ def build_service(
         for part in parts
         for listener in part.listeners
     ]
-    return Service(settings, db, clock, policy, processor, dispatcher, coordinators)
+    return Service(settings, db, clock, policy, processor, dispatcher, scoring, coordinators)
 
 
 class ServiceRunner:
@@ -181,4 +195,4 @@ class ServiceRunner:
         self._stopped.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        self.service.db.dispose()
+        self.service.close()

@@ -63,6 +63,8 @@ class ProcessingSettings(_Section):
     interval_seconds: float = Field(default=1.0, gt=0)
     send_interval_seconds: float = Field(default=1.0, gt=0)
     max_send_attempts: int = Field(default=6, ge=1)
+    scoring_process: bool = True
+    claim_lease_seconds: float = Field(default=60.0, gt=0)
 
 
 class XSettings(_Section):

@@ -34,7 +34,9 @@ def play_all(sim: XSimulator, script: TrafficScript) -> dict[str, str]:
     return ids
 
 
-def write_config(directory: Path, sim_url: str, db_url: str, poll_seconds: float = 0.2) -> Path:
+def write_config(
+    directory: Path, sim_url: str, db_url: str, poll_seconds: float = 0.2, scoring_process: bool = False
+) -> Path:
     """Write a tactful.toml pointing at the simulator with fast polling."""
     config = directory / "tactful.toml"
     config.write_text(
@@ -46,6 +48,7 @@ url = "{db_url}"
 batch_size = 50
 interval_seconds = 0.2
 send_interval_seconds = 0.2
+scoring_process = {"true" if scoring_process else "false"}
 
 [x]
 enabled = true

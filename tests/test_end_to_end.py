@@ -43,7 +43,7 @@ def service(
     monkeypatch.setenv("TACTFUL_CONFIG", str(config))
     svc = build_service(load_settings(config))
     yield svc
-    svc.db.dispose()
+    svc.close()
 
 
 def run_until_quiet(service: Service, rounds: int = 5) -> None:
