@@ -79,6 +79,10 @@ class ModerationInput:
     language_hint: str | None = None
 
 
+TROLL_COMPLAINT_CEILING = 0.45
+"""Highest complaint score a troll verdict may carry (below the usual 0.5 complaint threshold)."""
+
+
 @lru_cache(maxsize=8)
 def default_scorers(keywords: tuple[str, ...] = DEFAULT_KEYWORDS) -> tuple[Scorer, ...]:
     """Return the process-wide default scorers (VADER, toxicity, rules); models load once."""
@@ -166,6 +170,10 @@ class Moderator:
             reasons = [f"language {language}: English lexicons do not apply, needs a human"]
         else:
             category, confidence, reasons = _categorise(signals, complaint, keywords)
+            if category is Category.TROLL:
+                # A troll verdict means "no real problem": the complaint score must say so too,
+                # or policies that guard angry customers by complaint score would contradict it.
+                complaint = min(complaint, TROLL_COMPLAINT_CEILING)
             if language == "und":
                 confidence = min(confidence, 0.4)
                 reasons.append("language undetermined")

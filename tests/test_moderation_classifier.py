@@ -139,3 +139,13 @@ def test_question_mentioning_a_service_keyword_is_a_question(moderator):
     verdict = moderator.classify_texts(["@brand is delivery free if I order two?"])[0]
     assert verdict.category == Category.QUESTION
     assert "no problem described" in verdict.explanation
+
+
+def test_troll_verdicts_never_carry_a_complaint_score_that_policies_read_as_a_real_problem() -> None:
+    from moderation.classifier import TROLL_COMPLAINT_CEILING, Moderator
+
+    verdicts = Moderator().classify_texts(
+        ["@acme nobody cares about your stupid products, losers", "@acme you people are clowns, losers"]
+    )
+    assert [v.category.value for v in verdicts] == ["troll", "troll"]
+    assert all(v.complaint <= TROLL_COMPLAINT_CEILING < 0.5 for v in verdicts)
