@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 import string
@@ -58,6 +59,15 @@ class Refusal:
 
 def template_problems(text: str) -> list[TemplateProblem]:
     """Return what is wrong with one variant's text: bad braces or fields other than plain variables."""
+    return list(_template_problems(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _template_problems(text: str) -> tuple[TemplateProblem, ...]:
+    return tuple(_find_template_problems(text))
+
+
+def _find_template_problems(text: str) -> list[TemplateProblem]:
     try:
         parsed = list(_FORMATTER.parse(text))
     except ValueError as exc:
@@ -85,6 +95,7 @@ def template_problems(text: str) -> list[TemplateProblem]:
     return problems
 
 
+@functools.lru_cache(maxsize=4096)
 def template_fields(text: str) -> frozenset[str]:
     """Return the variable names a (valid) variant uses."""
     return frozenset(field for _lit, field, _spec, _conv in _FORMATTER.parse(text) if field)
@@ -167,7 +178,7 @@ def render(
     usable: list[int] = []
     missing: set[str] = set()
     for index, text in enumerate(variants):
-        if template_problems(text):
+        if _template_problems(text):
             continue
         empty = {field for field in template_fields(text) if not values.get(field)}
         if empty:

@@ -59,23 +59,40 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
         processors[name] = bind.type._cached_bind_processor(dialect)
     names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
 
-    specs = [(name, processors.get(name), defaults.get(name)) for name in names]
+    plain = [(name, defaults.get(name)) for name in names if processors.get(name) is None]
+    converted = [
+        (name, _memoised(processors[name]), defaults.get(name))
+        for name in names
+        if processors.get(name) is not None
+    ]
+
+    def prepared(row: dict[str, Any]) -> dict[str, Any]:
+        values = {name: row.get(name, default) for name, default in plain}
+        for name, convert, default in converted:
+            values[name] = convert(row.get(name, default))
+        return values
+
     if compiled.positional:
-        params: list[Any] = [
-            tuple(
-                proc(value) if proc is not None and value is not None else value
-                for name, proc, default in specs
-                for value in (row.get(name, default),)
-            )
-            for row in rows
-        ]
+        params: list[Any] = [tuple(v[name] for name in names) for v in map(prepared, rows)]
     else:
-        params = [
-            {
-                name: proc(value) if proc is not None and value is not None else value
-                for name, proc, default in specs
-                for value in (row.get(name, default),)
-            }
-            for row in rows
-        ]
+        params = list(map(prepared, rows))
     conn.exec_driver_sql(compiled.string, params)
+
+
+def _memoised(processor: Any) -> Any:
+    """Wrap a bind processor so a value repeated row after row (a batch's timestamp) is converted once."""
+    last: list[Any] = [_MISSING, None]
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if value is last[0]:
+            return last[1]
+        result = processor(value)
+        last[0], last[1] = value, result
+        return result
+
+    return convert
+
+
+_MISSING = object()

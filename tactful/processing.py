@@ -366,7 +366,7 @@ def _verdict_row(message_id: int, verdict: Verdict, now: Any) -> dict[str, Any]:
         "confidence": verdict.confidence,
         "explanation": verdict.explanation,
         "keywords": list(verdict.keywords),
-        "signals": dict(verdict.signals),
+        "signals": {name: value for name, value in verdict.signals.items() if value},
         "model": verdict.model,
         "created_at": now,
     }
