@@ -152,6 +152,10 @@ class _Fault:
     status: int
     remaining: int
     retry_after: float | None
+    pattern: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pattern = _template_regex(self.path_prefix)
 
 
 @dataclass(slots=True)
@@ -519,7 +523,7 @@ class XSimulator(LoopbackServer):
     ) -> None:
         """Answer the next `count` requests matching method and path prefix with `status`.
 
-        `method` "*" matches any method. A 429 carries x-rate-limit-reset `retry_after`
+        `method` "*" matches any method; the prefix may use placeholders (``/2/users/:id/mentions``). A 429 carries x-rate-limit-reset `retry_after`
         seconds from now (default: the matching quota's window reset); 5xx and other
         statuses carry an RFC 7807 problem body.
         """
@@ -639,7 +643,7 @@ class XSimulator(LoopbackServer):
 
     def _take_fault(self, request: SimRequest) -> _Fault | None:
         for fault in self._faults:
-            if fault.method in ("*", request.method) and request.path.startswith(fault.path_prefix):
+            if fault.method in ("*", request.method) and fault.pattern.match(request.path):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -197,10 +196,3 @@ def store_fetch(
         store_quarantined(conn, quarantined, now)
         save_cursor(conn, key, cursor, now)
     return IngestStats(stored=stored, duplicates=duplicates, quarantined=len(quarantined))
-
-
-def payload_text(payload: object) -> str:
-    """Serialise a raw payload for quarantine storage, whatever its type."""
-    if isinstance(payload, str | bytes):
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-    return json.dumps(payload, default=str, ensure_ascii=False)

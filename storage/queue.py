@@ -51,10 +51,10 @@ def list_queue(
             r.c.priority,
             r.c.reason,
             r.c.platform,
-            th.c.external_id,
-            m.c.external_id,
+            th.c.external_id.label("thread_external_id"),
+            m.c.external_id.label("message_external_id"),
             r.c.message_count,
-            a.c.username,
+            a.c.username.label("author"),
             m.c.text,
             v.c.category,
             v.c.explanation,
@@ -70,4 +70,4 @@ def list_queue(
         .order_by(desc(r.c.priority), r.c.created_at, r.c.id)
         .limit(limit)
     )
-    return [QueueEntry(*row) for row in conn.execute(query)]  # type: ignore[call-arg]
+    return [QueueEntry(**row._mapping) for row in conn.execute(query)]
