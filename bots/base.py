@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from tactful.domain import Platform
@@ -23,7 +24,11 @@ class OutboundAction:
     """One side effect to perform, exactly as stored in the outbox.
 
     `fallback_text` is used by bots that cannot deliver a direct message (the user does not
-    accept DMs): they post it publicly in reply instead, and report `kind_used` accordingly.
+    accept DMs, or never started the bot): they post it publicly in reply instead, with
+    `private_link` as a link or button that opens the private channel (an X DM link, a
+    Telegram ``t.me/<bot>?start=<token>`` deep link), and report `kind_used` accordingly.
+    `source_created_at` is when the customer's message was written; platforms with a reply
+    window (Messenger's 24 hours) refuse to send after it closes.
     """
 
     idempotency_key: str
@@ -34,6 +39,8 @@ class OutboundAction:
     recipient_external_id: str
     text: str | None = None
     fallback_text: str | None = None
+    private_link: str | None = None
+    source_created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +64,9 @@ class Bot(ABC):
       `AuthenticationFailed` (the channel is paused).
     * `find_sent(action)` is asked only after a crash left an item in "sending": it looks
       on the platform for what we may already have delivered for this action and returns
-      its id, or ``None`` if nothing was delivered, so a restart never sends twice.
+      its id, or ``None`` if nothing was delivered, so a restart never sends twice. Platforms
+      with no way to look (Telegram) raise `tactful.errors.DeliveryUnknown`, and the item
+      goes to a human instead of being sent again.
     * Bots never decide anything; the text and target come from the policy decision.
     """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table
@@ -59,24 +60,26 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
         processors[name] = bind.type._cached_bind_processor(dialect)
     names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
 
-    plain = [(name, defaults.get(name)) for name in names if processors.get(name) is None]
-    converted = [
-        (name, _memoised(processors[name]), defaults.get(name))
-        for name in names
-        if processors.get(name) is not None
-    ]
-
-    def prepared(row: dict[str, Any]) -> dict[str, Any]:
-        values = {name: row.get(name, default) for name, default in plain}
-        for name, convert, default in converted:
-            values[name] = convert(row.get(name, default))
-        return values
-
-    if compiled.positional:
-        params: list[Any] = [tuple(v[name] for name in names) for v in map(prepared, rows)]
-    else:
-        params = list(map(prepared, rows))
+    converters = [(i, _memoised(processors[name])) for i, name in enumerate(names) if processors.get(name)]
+    values = _values_getter(names, rows, defaults)
+    params: list[Any] = []
+    for row in rows:
+        row_values = values(row)
+        for index, convert in converters:
+            row_values[index] = convert(row_values[index])
+        params.append(tuple(row_values) if compiled.positional else dict(zip(names, row_values, strict=True)))
     conn.exec_driver_sql(compiled.string, params)
+
+
+def _values_getter(names: list[str], rows: Sequence[dict[str, Any]], defaults: dict[str, Any]) -> Any:
+    """Return a function giving a row's bind values in `names` order (C-speed when every row has every key)."""
+    first = rows[0].keys()
+    if all(name in first for name in names) and all(row.keys() == first for row in rows):
+        getter = itemgetter(*names)
+        if len(names) == 1:
+            return lambda row: [getter(row)]
+        return lambda row: list(getter(row))
+    return lambda row: [row.get(name, defaults.get(name)) for name in names]
 
 
 def _memoised(processor: Any) -> Any:

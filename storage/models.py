@@ -127,7 +127,10 @@ class OutboxItem(SQLModel, table=True):
     """A pending side effect: committed before it is sent, marked with the platform's id after."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "next_attempt_at"),
+        Index("ix_outbox_author_created", "author_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=160, unique=True)

@@ -71,22 +71,57 @@ class BatchOutcome:
     threads: dict[int, ThreadState] = field(default_factory=dict)
 
 
-def claim_new_messages(conn: Connection, limit: int, now: datetime, lease: timedelta) -> list[PendingMessage]:
+class ConcurrentProcessing(Exception):
+    """Some messages of a batch were processed by another worker meanwhile; the batch is discarded."""
+
+
+def claim_new_messages(
+    conn: Connection,
+    limit: int,
+    now: datetime,
+    lease: timedelta,
+    partition: tuple[int, int] | None = None,
+) -> list[PendingMessage]:
     """Claim the oldest unprocessed messages for this worker, with their author and thread.
 
     A claim is a lease: messages claimed by a worker that died are claimed again once the lease
     expires. On PostgreSQL the candidate rows are locked with SKIP LOCKED so that concurrent
-    workers never claim the same message.
+    workers never claim the same message. With `partition` ``(k, n)`` only messages of threads
+    whose id is ``k`` modulo ``n`` are claimed, so each thread is handled by one worker in order.
     """
-    m, a, th = t.messages, t.authors, t.threads
+    m = t.messages
     claimable = or_(m.c.status == "new", and_(m.c.status == "claimed", m.c.claimed_at < now - lease))
+    if partition is not None:
+        claimable = and_(claimable, _in_partition(partition))
     ids_query = select(m.c.id).where(claimable).order_by(m.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         ids_query = ids_query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(ids_query).scalars())
+    ids = conn.execute(ids_query).scalars().all()
     if not ids:
         return []
     conn.execute(update(m).where(m.c.id.in_(ids)).values(status="claimed", claimed_at=now))
+    return _pending(conn, m.c.id.in_(ids), len(ids))
+
+
+def read_partition(conn: Connection, limit: int, partition: tuple[int, int]) -> list[PendingMessage]:
+    """Read the oldest unprocessed messages of a partition this worker owns alone, without claiming.
+
+    Nothing is written: the batch is marked processed in the transaction that stores its outcome,
+    which checks that no other worker got there first (`write_outcome` raises ConcurrentProcessing).
+    """
+    m = t.messages
+    return _pending(conn, and_(m.c.status.in_(("new", "claimed")), _in_partition(partition)), limit)
+
+
+def _in_partition(partition: tuple[int, int]) -> Any:
+    index, count = partition
+    if not 0 <= index < count:
+        raise ValueError(f"partition {index} of {count} does not exist")
+    return t.messages.c.thread_id % count == index
+
+
+def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessage]:
+    m, a, th = t.messages, t.authors, t.threads
     query = (
         select(
             m.c.id,
@@ -108,10 +143,12 @@ def claim_new_messages(conn: Connection, limit: int, now: datetime, lease: timed
         )
         .join(a, a.c.id == m.c.author_id)
         .join(th, th.c.id == m.c.thread_id)
-        .where(m.c.id.in_(ids))
+        .where(condition)
         .order_by(m.c.id)
+        .limit(limit)
     )
-    return [PendingMessage(**row._mapping) for row in conn.execute(query)]
+    rows: list[Any] = list(conn.execute(query).all())
+    return [PendingMessage(*row) for row in rows]
 
 
 def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, ThreadState]:
@@ -129,7 +166,7 @@ def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, Thre
                 th.c.moved_private,
                 th.c.last_message_at,
             ).where(th.c.id.in_(part))
-        ):
+        ).all():
             states[row[0]] = ThreadState(
                 heat=row[1],
                 heat_state=row[2],
@@ -141,7 +178,7 @@ def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, Thre
             select(r.c.id, r.c.thread_id, r.c.priority).where(
                 and_(r.c.thread_id.in_(part), r.c.status.in_(("open", "claimed")))
             )
-        ):
+        ).all():
             states[thread_id].open_item_id = item_id
             states[thread_id].open_item_priority = priority
     return states
@@ -160,7 +197,7 @@ def load_author_send_states(
             .where(and_(o.c.author_id.in_(part), o.c.created_at >= since, o.c.kind.in_(SEND_KINDS)))
             .group_by(o.c.author_id)
         )
-        for author_id, count in counts:
+        for author_id, count in counts.all():
             states[author_id].sends_last_day = count
         latest = (
             select(func.max(o.c.id))
@@ -169,7 +206,7 @@ def load_author_send_states(
         )
         for author_id, template_id, variant in conn.execute(
             select(o.c.author_id, o.c.template_id, o.c.variant).where(o.c.id.in_(latest))
-        ):
+        ).all():
             states[author_id].last_variant = (template_id, variant)
     return states
 
@@ -180,7 +217,23 @@ def own_accounts(conn: Connection) -> set[tuple[str, str]]:
 
 
 def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> None:
-    """Apply one batch's verdicts, decisions, outbox rows, review items and thread updates."""
+    """Apply one batch's verdicts, decisions, outbox rows, review items and thread updates.
+
+    The batch's messages are marked processed first; if another worker processed any of them
+    meanwhile, ConcurrentProcessing is raised before anything else is written (roll back).
+    """
+    marked = 0
+    for part in chunks(outcome.message_ids):
+        result = conn.execute(
+            update(t.messages)
+            .where(and_(t.messages.c.id.in_(part), t.messages.c.status != "processed"))
+            .values(status="processed", claimed_at=None)
+        )
+        marked += result.rowcount
+    if marked != len(outcome.message_ids):
+        raise ConcurrentProcessing(
+            f"{len(outcome.message_ids) - marked} of {len(outcome.message_ids)} messages were already processed"
+        )
     if outcome.verdicts:
         execute_many(conn, t.verdicts.insert(), outcome.verdicts)
     if outcome.decisions:
@@ -228,10 +281,6 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
                 }
                 for tid, s in changed
             ],
-        )
-    for part in chunks(outcome.message_ids):
-        conn.execute(
-            update(t.messages).where(t.messages.c.id.in_(part)).values(status="processed", claimed_at=None)
         )
 
 

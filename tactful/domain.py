@@ -43,6 +43,8 @@ class IncomingMessage:
 
     `thread_external_id` groups a conversation (X conversation_id, Facebook post or
     Messenger thread, Telegram chat); `raw` keeps the original payload for audit.
+    `private_link_token` is set when the customer opened a private channel through a link
+    we gave them (Telegram ``/start <token>``), so the private chat joins the original thread.
     """
 
     platform: Platform
@@ -55,6 +57,7 @@ class IncomingMessage:
     in_reply_to_external_id: str | None = None
     language_hint: str | None = None
     is_private: bool = False
+    private_link_token: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

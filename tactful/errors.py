@@ -33,6 +33,14 @@ class RecipientUnreachable(PlatformError):
     """The platform refuses this send for good (DMs closed, window expired, user blocked the bot)."""
 
 
+class DeliveryUnknown(PlatformError):
+    """After a crash, the platform offers no way to tell whether a send was delivered.
+
+    Raised by `Bot.find_sent` on platforms without a history lookup (Telegram); the outbox
+    then hands the item to a human instead of risking a second send.
+    """
+
+
 class PermanentPlatformError(PlatformError):
     """Any other refusal that retrying will not fix (bad request, deleted target)."""
 

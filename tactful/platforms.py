@@ -11,6 +11,8 @@ from tactful.domain import IncomingMessage, Platform
 from tactful.errors import ConfigurationError
 from tactful.settings import Settings, XSettings
 
+PrivateLink = Callable[[IncomingMessage], str | None]
+
 
 @dataclass(slots=True)
 class PlatformParts:
@@ -22,7 +24,7 @@ class PlatformParts:
     poll_seconds: float
     listeners: list[Listener] = field(default_factory=list)
     bot: Bot | None = None
-    private_link: Callable[[IncomingMessage], str | None] | None = None
+    private_link: PrivateLink | None = None
 
 
 def _required_secret(section: XSettings, name: str, env: str) -> str:
@@ -34,7 +36,7 @@ def _required_secret(section: XSettings, name: str, env: str) -> str:
 
 def build_x(settings: XSettings) -> PlatformParts:
     """Build the X listeners and bot (tweepy) for the configured brand account."""
-    from bots.x import XBot, x_dm_link
+    from bots.x import XBot
     from listeners.x import XMentionsListener, XSearchListener
     from listeners.x_client import make_x_client
 
@@ -56,7 +58,6 @@ def build_x(settings: XSettings) -> PlatformParts:
     listeners: list[Listener] = [XMentionsListener(client, settings.user_id)]
     if settings.search_query:
         listeners.append(XSearchListener(client, settings.search_query))
-    link = x_dm_link(settings.user_id)
     return PlatformParts(
         platform=Platform.X,
         account_id=settings.user_id,
@@ -64,8 +65,24 @@ def build_x(settings: XSettings) -> PlatformParts:
         poll_seconds=settings.poll_seconds,
         listeners=listeners,
         bot=XBot(client, settings.user_id),
-        private_link=lambda _message: link,
+        private_link=x_private_link(settings),
     )
+
+
+def x_private_link(settings: XSettings) -> PrivateLink:
+    """Return the X private-channel link maker: the brand's DM deep link."""
+    from bots.x import x_dm_link
+
+    link = x_dm_link(settings.user_id)
+    return lambda _message: link
+
+
+def private_links(settings: Settings) -> dict[Platform, PrivateLink]:
+    """Build each enabled platform's private-channel link maker without creating API clients."""
+    links: dict[Platform, PrivateLink] = {}
+    if settings.x.enabled:
+        links[Platform.X] = x_private_link(settings.x)
+    return links
 
 
 def build_platforms(settings: Settings) -> list[PlatformParts]:

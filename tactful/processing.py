@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -28,12 +28,14 @@ from policies.decision import (
 from storage.work import (
     AuthorSendState,
     BatchOutcome,
+    ConcurrentProcessing,
     PendingMessage,
     ThreadState,
     claim_new_messages,
     load_author_send_states,
     load_thread_states,
     own_accounts,
+    read_partition,
     record_policy_version,
     write_outcome,
 )
@@ -129,10 +131,14 @@ class Processor:
         private_links: Mapping[Platform, PrivateLink] | None = None,
         observer: Callable[[ProcessedMessage], None] | None = None,
         claim_lease: timedelta = timedelta(seconds=60),
+        partition: tuple[int, int] | None = None,
+        owns_partition: bool = False,
     ) -> None:
         self._db = db
         self._scoring = scoring
         self._claim_lease = claim_lease
+        self._partition = partition
+        self._owns_partition = owns_partition and partition is not None
         self._policy = policy
         self._clock = clock
         self._private_links = dict(private_links or {})
@@ -147,27 +153,23 @@ class Processor:
         return self._finish(rows, self._submit(rows).result())
 
     def drain(self, batch_size: int, max_batches: int = 1000) -> int:
-        """Process batches until nothing new is left (bounded); return the total processed.
-
-        The next batch is claimed and handed to scoring before the current one is decided
-        and stored, so a scoring process works in parallel with this one.
-        """
+        """Process batches until nothing new is left (bounded); return the total processed."""
         total = 0
-        batches = 1
-        current = self._claim(batch_size)
-        pending = self._submit(current) if current else None
-        while current and pending is not None:
-            more = len(current) == batch_size and batches < max_batches
-            upcoming = self._claim(batch_size) if more else []
-            upcoming_pending = self._submit(upcoming) if upcoming else None
-            total += self._finish(current, pending.result())
-            current, pending = upcoming, upcoming_pending
-            batches += 1
+        for _ in range(max_batches):
+            rows = self._claim(batch_size)
+            if not rows:
+                break
+            total += self._finish(rows, self._submit(rows).result())
+            if len(rows) < batch_size:
+                break
         return total
 
     def _claim(self, limit: int) -> list[PendingMessage]:
+        if self._owns_partition and self._partition is not None:
+            with self._db.connect() as conn:
+                return read_partition(conn, limit, self._partition)
         with self._db.begin() as conn:
-            return claim_new_messages(conn, limit, self._clock.now(), self._claim_lease)
+            return claim_new_messages(conn, limit, self._clock.now(), self._claim_lease, self._partition)
 
     def _submit(self, rows: list[PendingMessage]) -> PendingVerdicts:
         return self._scoring.submit(
@@ -175,7 +177,14 @@ class Processor:
         )
 
     def _finish(self, pending: list[PendingMessage], verdicts: list[Verdict]) -> int:
-        """Decide and store one scored batch in a single transaction."""
+        """Decide and store one scored batch in a single transaction (dropped if another worker won)."""
+        try:
+            return self._store(pending, verdicts)
+        except ConcurrentProcessing as exc:
+            log.warning("batch of %d discarded: %s", len(pending), exc)
+            return 0
+
+    def _store(self, pending: list[PendingMessage], verdicts: list[Verdict]) -> int:
         policy = self._policy()
         now = self._clock.now()
         with self._db.begin() as conn:
@@ -188,6 +197,7 @@ class Processor:
             )
             own = own_accounts(conn)
             outcome = BatchOutcome(threads=threads)
+            heat: dict[int, HeatState] = {}
             summaries = [
                 self._decide_one(
                     row,
@@ -198,9 +208,13 @@ class Processor:
                     authors[row.author_id],
                     own,
                     outcome,
+                    heat,
+                    now,
                 )
                 for row, verdict in zip(pending, verdicts, strict=True)
             ]
+            for thread_id, state in heat.items():
+                threads[thread_id].heat_state = state.to_dict()
             write_outcome(conn, outcome, now)
         if self._observer is not None:
             for summary in summaries:
@@ -217,10 +231,13 @@ class Processor:
         author: AuthorSendState,
         own: set[tuple[str, str]],
         outcome: BatchOutcome,
+        heat: dict[int, HeatState],
+        now: datetime,
     ) -> ProcessedMessage:
-        now = self._clock.now()
         from_own = (row.platform, row.author_external_id) in own
-        state = HeatState.from_dict(thread.heat_state) if thread.heat_state else None
+        state = heat.get(row.thread_id)
+        if state is None and thread.heat_state:
+            state = HeatState.from_dict(thread.heat_state)
         state = update_heat(
             state,
             HeatInput(
@@ -231,8 +248,8 @@ class Processor:
                 from_brand=from_own,
             ),
         )
+        heat[row.thread_id] = state
         thread.heat = state.heat
-        thread.heat_state = state.to_dict()
         thread.last_message_at = max(thread.last_message_at, message.created_at)
         thread.changed = True
         link = self._private_links.get(message.platform)
@@ -263,7 +280,7 @@ class Processor:
             }
         )
         for action in decision.actions:
-            self._apply(action, row, message, decision, thread, author, outcome)
+            self._apply(action, row, message, decision, thread, author, outcome, now)
         return ProcessedMessage(message=message, verdict=verdict, decision=decision, heat=thread.heat)
 
     def _apply(
@@ -275,8 +292,8 @@ class Processor:
         thread: ThreadState,
         author: AuthorSendState,
         outcome: BatchOutcome,
+        now: datetime,
     ) -> None:
-        now = self._clock.now()
         if isinstance(action, Acknowledge):
             kind = SendKind.DIRECT_MESSAGE if message.is_private else SendKind.PUBLIC_REPLY
             outcome.outbox.append(
@@ -309,16 +326,20 @@ class Processor:
                 _outbox_row(row, decision, SendKind.HIDE, "hide", now, None, None, None, None)
             )
         elif isinstance(action, QueueForReview):
-            self._queue(row, action, thread, outcome)
+            self._queue(row, action, thread, outcome, now)
         elif isinstance(action, Ignore):
             pass
         else:  # pragma: no cover - exhaustive over Action
             raise TypeError(f"unknown action {action!r}")
 
     def _queue(
-        self, row: PendingMessage, action: QueueForReview, thread: ThreadState, outcome: BatchOutcome
+        self,
+        row: PendingMessage,
+        action: QueueForReview,
+        thread: ThreadState,
+        outcome: BatchOutcome,
+        now: datetime,
     ) -> None:
-        now = self._clock.now()
         if thread.open_item_id is not None:
             thread.open_item_priority = max(thread.open_item_priority, action.priority)
             update = outcome.review_updates.setdefault(

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from bots.base import Bot
 from bots.outbox import OutboxDispatcher, SentEvent
 from listeners.base import FetchResult, Listener
-from moderation.pool import InlineModerator, ProcessModerator
+from moderation.pool import InlineModerator
 from storage.accounts import register_account
 from storage.db import make_engine
 from storage.ingest import IngestStats
@@ -26,6 +26,7 @@ from tactful.policy_source import PolicySource
 from tactful.polling import PollCoordinator
 from tactful.processing import PrivateLink, ProcessedMessage, Processor
 from tactful.settings import Settings
+from tactful.workers import ProcessingWorkers
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,11 @@ class Service:
     policy: PolicySource
     processor: Processor
     dispatcher: OutboxDispatcher
-    scoring: InlineModerator | ProcessModerator
+    scoring: InlineModerator
     coordinators: list[PollCoordinator] = field(default_factory=list)
 
     def close(self) -> None:
-        """Release the scoring process and database connections."""
+        """Release database connections."""
         self.scoring.close()
         self.db.dispose()
 
@@ -86,7 +87,7 @@ def build_service(
     settings: Settings,
     clock: Clock | None = None,
     observers: Observers | None = None,
-    scoring: InlineModerator | ProcessModerator | None = None,
+    scoring: InlineModerator | None = None,
 ) -> Service:
     """Create the database schema if needed and wire every stage from settings."""
     clock = clock or SystemClock()
@@ -102,7 +103,7 @@ def build_service(
         p.platform: p.private_link for p in parts if p.private_link is not None
     }
     if scoring is None:
-        scoring = ProcessModerator() if settings.processing.scoring_process else InlineModerator()
+        scoring = InlineModerator()
     processor = Processor(
         db,
         scoring,
@@ -134,6 +135,7 @@ class ServiceRunner:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.workers: ProcessingWorkers | None = None
         self._stopped = threading.Event()
 
     def start(self) -> None:
@@ -144,14 +146,21 @@ class ServiceRunner:
         processing = self.service.settings.processing
         for coordinator in self.service.coordinators:
             self._schedule_poll(coordinator, timedelta(0))
-        self.scheduler.add_job(
-            self._guard(self.service.process),
-            "interval",
-            seconds=processing.interval_seconds,
-            id="process",
-            max_instances=1,
-            coalesce=True,
-        )
+        if processing.workers > 0:
+            self.workers = ProcessingWorkers(self.service.settings, processing.workers)
+            self.workers.start()
+            self.scheduler.add_job(
+                self._guard(self.workers.supervise), "interval", seconds=2, id="supervise", max_instances=1
+            )
+        else:
+            self.scheduler.add_job(
+                self._guard(self.service.process),
+                "interval",
+                seconds=processing.interval_seconds,
+                id="process",
+                max_instances=1,
+                coalesce=True,
+            )
         self.scheduler.add_job(
             self._guard(self.service.dispatch),
             "interval",
@@ -195,4 +204,6 @@ class ServiceRunner:
         self._stopped.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.workers is not None:
+            self.workers.stop()
         self.service.close()

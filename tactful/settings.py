@@ -57,13 +57,17 @@ class WebSettings(_Section):
 
 
 class ProcessingSettings(_Section):
-    """How the moderation/decision and outbox stages run."""
+    """How the moderation/decision and outbox stages run.
+
+    `workers` is the number of processing processes (about one per core); each owns a share of
+    the threads. 0 processes in the service process itself (small deployments, tests).
+    """
 
     batch_size: int = Field(default=500, ge=1, le=20000)
     interval_seconds: float = Field(default=1.0, gt=0)
     send_interval_seconds: float = Field(default=1.0, gt=0)
     max_send_attempts: int = Field(default=6, ge=1)
-    scoring_process: bool = True
+    workers: int = Field(default=2, ge=0, le=64)
     claim_lease_seconds: float = Field(default=60.0, gt=0)
 
 

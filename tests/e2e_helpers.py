@@ -35,7 +35,7 @@ def play_all(sim: XSimulator, script: TrafficScript) -> dict[str, str]:
 
 
 def write_config(
-    directory: Path, sim_url: str, db_url: str, poll_seconds: float = 0.2, scoring_process: bool = False
+    directory: Path, sim_url: str, db_url: str, poll_seconds: float = 0.2, workers: int = 0
 ) -> Path:
     """Write a tactful.toml pointing at the simulator with fast polling."""
     config = directory / "tactful.toml"
@@ -48,7 +48,8 @@ url = "{db_url}"
 batch_size = 50
 interval_seconds = 0.2
 send_interval_seconds = 0.2
-scoring_process = {"true" if scoring_process else "false"}
+workers = {workers}
+claim_lease_seconds = 5
 
 [x]
 enabled = true

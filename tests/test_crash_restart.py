@@ -93,7 +93,7 @@ def test_sigkill_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path: Path,
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
     db_url = f"sqlite:///{tmp_path / 'tactful.db'}"
-    config = write_config(tmp_path, sim.base_url, db_url, scoring_process=True)
+    config = write_config(tmp_path, sim.base_url, db_url, workers=2)
     config.write_text(config.read_text() + f'\n[policy]\npath = "{policy_file}"\n', encoding="utf-8")
     log = tmp_path / "service.log"
     rng = random.Random(3)

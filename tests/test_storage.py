@@ -70,3 +70,16 @@ def test_stored_times_come_back_aware_utc(db: Engine, clock: FrozenClock) -> Non
     assert created == message.created_at
     assert created.tzinfo is not None
     assert load_cursor(db, "k") is None
+
+
+def test_migrations_match_the_models(db: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401  (registers the tables)
+
+    with db.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert differences == []

@@ -1,0 +1,202 @@
+"""Processing worker processes: each scores, decides and stores the threads of its partition.
+
+Scoring is CPU-bound Python, so one process per core is how the processing stage scales on a
+machine. Worker `k` of `n` claims only messages of threads whose id is `k` modulo `n`, so every
+thread is handled by one worker, in order (its heat and "already acknowledged" state stay
+consistent), and no two workers ever claim the same message. Each worker scores its batches
+in-process (no per-message start-up cost, no verdicts crossing a pipe) and writes each batch in
+one transaction; claims are leases, so a worker that dies loses nothing: its replacement claims
+the same messages again when the lease expires.
+
+Workers exit when the service that started them dies (Linux parent-death signal, and a check of
+the parent pid on every idle tick), so a killed service never leaves orphans writing behind the
+back of its successor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+from tactful.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What one worker process needs to start: settings, its partition and its control flags.
+
+    The flags are lock-free shared booleans rather than `multiprocessing.Event`s: an Event's
+    condition variable can be left locked by a waiter killed with SIGKILL, hanging every other
+    process that touches it.
+    """
+
+    settings: Settings
+    index: int
+    count: int
+    log_level: int
+    ready: Any  # shared c_bool: set by the worker once its models are loaded
+    running: Any  # shared c_bool: cleared while the pool is paused
+    stop: Any  # shared c_bool: set when the pool stops
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (no-op elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_worker(spec: WorkerSpec) -> None:
+    """Body of a worker process: drain its partition until told to stop or orphaned."""
+    _die_with_parent()
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from moderation.pool import InlineModerator
+    from storage.db import make_engine
+    from tactful.clock import SystemClock
+    from tactful.platforms import private_links
+    from tactful.policy_source import PolicySource
+    from tactful.processing import Processor
+
+    settings = spec.settings
+    processing = settings.processing
+    db = make_engine(settings.storage.url)
+    scoring = InlineModerator()
+    scoring.warm_up()
+    processor = Processor(
+        db,
+        scoring,
+        PolicySource(settings.policy.path).current,
+        SystemClock(),
+        private_links=private_links(settings),
+        claim_lease=timedelta(seconds=processing.claim_lease_seconds),
+        partition=(spec.index, spec.count),
+        owns_partition=True,
+    )
+    spec.ready.value = True
+    failing = False
+    try:
+        while not spec.stop.value and os.getppid() == parent:
+            if not spec.running.value:
+                time.sleep(processing.interval_seconds)
+                continue
+            try:
+                done = processor.drain(processing.batch_size)
+            except Exception:
+                if not failing:
+                    log.exception("worker %d/%d: processing failed; retrying", spec.index, spec.count)
+                failing = True
+                done = 0
+            else:
+                if failing:
+                    log.info("worker %d/%d: processing recovered", spec.index, spec.count)
+                failing = False
+            if done == 0:
+                time.sleep(processing.interval_seconds)
+    finally:
+        db.dispose()
+
+
+class ProcessingWorkers:
+    """Starts, supervises and stops the processing worker processes of one service."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        if count < 1:
+            raise ValueError("at least one worker is needed")
+        self._settings = settings
+        self._count = count
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.RawValue(ctypes.c_bool, False)
+        self._running = self._context.RawValue(ctypes.c_bool, False)
+        self._processes: list[SpawnProcess | None] = [None] * count
+        self._ready = [self._context.RawValue(ctypes.c_bool, False) for _ in range(count)]
+
+    @property
+    def count(self) -> int:
+        """How many worker processes this pool runs."""
+        return self._count
+
+    def start(self, paused: bool = False) -> None:
+        """Start every worker; with `paused`, they load their models but claim nothing until `resume`."""
+        if not paused:
+            self._running.value = True
+        for index in range(self._count):
+            self._spawn(index)
+
+    def resume(self) -> None:
+        """Let paused workers start claiming."""
+        self._running.value = True
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until every worker has loaded its models; return whether they all did in time."""
+        deadline = time.monotonic() + timeout
+        while not all(flag.value for flag in self._ready):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _spawn(self, index: int) -> None:
+        self._ready[index].value = False
+        spec = WorkerSpec(
+            settings=self._settings,
+            index=index,
+            count=self._count,
+            log_level=logging.getLogger().getEffectiveLevel(),
+            ready=self._ready[index],
+            running=self._running,
+            stop=self._stop,
+        )
+        process = self._context.Process(
+            target=run_worker, args=(spec,), name=f"tactful-worker-{index}", daemon=True
+        )
+        process.start()
+        self._processes[index] = process
+
+    def supervise(self) -> int:
+        """Restart workers that died; return how many were restarted."""
+        if self._stop.value:
+            return 0
+        restarted = 0
+        for index, process in enumerate(self._processes):
+            if process is not None and not process.is_alive():
+                log.warning(
+                    "processing worker %d/%d exited with code %s; starting a new one",
+                    index,
+                    self._count,
+                    process.exitcode,
+                )
+                process.close()
+                self._spawn(index)
+                restarted += 1
+        return restarted
+
+    def pids(self) -> list[int]:
+        """Return the process ids of the running workers."""
+        return [p.pid for p in self._processes if p is not None and p.pid is not None and p.is_alive()]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask every worker to finish its batch and exit; kill those that do not in time."""
+        self._stop.value = True
+        for process in self._processes:
+            if process is None:
+                continue
+            process.join(timeout)
+            if process.is_alive():
+                log.warning("processing worker %s did not stop in %.0fs; killing it", process.name, timeout)
+                process.kill()
+                process.join()
