@@ -110,7 +110,13 @@ def read_partition(conn: Connection, limit: int, partition: tuple[int, int]) -> 
     which checks that no other worker got there first (`write_outcome` raises ConcurrentProcessing).
     """
     m = t.messages
-    return _pending(conn, and_(m.c.status.in_(("new", "claimed")), _in_partition(partition)), limit)
+    in_partition = _in_partition(partition)
+    # Two reads, each walking the (status, id) index in order; an IN over both statuses would sort.
+    # Messages left "claimed" by a claim-mode processor that died come first (they are older).
+    rows = _pending(conn, and_(m.c.status == "claimed", in_partition), limit)
+    if len(rows) < limit:
+        rows += _pending(conn, and_(m.c.status == "new", in_partition), limit - len(rows))
+    return rows
 
 
 def _in_partition(partition: tuple[int, int]) -> Any:
