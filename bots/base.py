@@ -44,6 +44,22 @@ class OutboundAction:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivateRoute:
+    """How one platform takes a public conversation private, for one message.
+
+    `kind` is the send that opens the private channel: a direct message (X, Telegram) or a
+    private reply to a comment (Facebook). `link` opens the channel from a public reply when the
+    direct message cannot be delivered (an X DM link, a Telegram ``t.me/<bot>?start=<token>``
+    deep link); `token`, when set, is remembered so the private chat that the link opens joins
+    the original thread.
+    """
+
+    kind: SendKind
+    link: str | None = None
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
     """What the platform confirmed: its id for what we sent and how it was delivered."""
 

@@ -26,6 +26,7 @@ from tactful.clock import Clock
 from tactful.domain import Platform
 from tactful.errors import (
     AuthenticationFailed,
+    DeliveryUnknown,
     PermanentPlatformError,
     PlatformError,
     RateLimited,
@@ -66,6 +67,8 @@ def to_action(entry: OutboxEntry) -> OutboundAction:
         recipient_external_id=entry.recipient_external_id,
         text=entry.text,
         fallback_text=entry.fallback_text,
+        private_link=entry.private_link,
+        source_created_at=entry.source_created_at,
     )
 
 
@@ -108,6 +111,19 @@ class OutboxDispatcher:
             now = self._clock.now()
             try:
                 found = bot.find_sent(to_action(entry))
+            except DeliveryUnknown as exc:
+                log.warning("outbox item %s may have been delivered before the restart: %s", entry.id, exc)
+                with self._db.begin() as conn:
+                    mark_failed(
+                        conn,
+                        entry,
+                        f"interrupted mid-send and {exc}; check the conversation before answering",
+                        now,
+                    )
+                    audit(
+                        conn, now, "tactful", "outbox.unknown", "outbox", str(entry.id), error=str(exc)[:500]
+                    )
+                continue
             except PlatformError as exc:
                 log.warning("cannot check outbox item %s after restart yet: %s", entry.id, exc)
                 with self._db.begin() as conn:

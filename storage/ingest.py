@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 
 from storage import tables as t
 from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
@@ -66,7 +66,12 @@ def _store_authors(
         conn,
         update(t.authors)
         .where(and_(t.authors.c.platform == bindparam("p"), t.authors.c.external_id == bindparam("e")))
-        .values(username=bindparam("u"), display_name=bindparam("d"), last_seen_at=bindparam("s")),
+        .values(
+            # A payload without names (a Messenger webhook) keeps the names an earlier one gave.
+            username=func.coalesce(bindparam("u"), t.authors.c.username),
+            display_name=func.coalesce(bindparam("d"), t.authors.c.display_name),
+            last_seen_at=bindparam("s"),
+        ),
         [
             {"p": platform, "e": ext, "u": a.username, "d": a.display_name, "s": now}
             for (platform, ext), a in latest.items()
@@ -146,6 +151,7 @@ def store_messages(
                     "in_reply_to_external_id": m.in_reply_to_external_id,
                     "language_hint": m.language_hint,
                     "is_private": m.is_private,
+                    "private_link_token": m.private_link_token,
                     "source": source,
                     "status": "new",
                     "raw": m.raw or None,

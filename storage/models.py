@@ -59,6 +59,7 @@ class Thread(SQLModel, table=True):
     heat_state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     acknowledged: bool = False
     moved_private: bool = False
+    linked_thread_id: int | None = Field(default=None, foreign_key="threads.id")
 
 
 class Message(SQLModel, table=True):
@@ -72,16 +73,17 @@ class Message(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
-    external_id: str = Field(max_length=64)
+    external_id: str = Field(max_length=160)
     channel: str = Field(max_length=16)
     thread_id: int = Field(foreign_key="threads.id", index=True)
     author_id: int = Field(foreign_key="authors.id", index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _utc()
     received_at: datetime = _utc()
-    in_reply_to_external_id: str | None = Field(default=None, max_length=64)
+    in_reply_to_external_id: str | None = Field(default=None, max_length=160)
     language_hint: str | None = Field(default=None, max_length=16)
     is_private: bool = False
+    private_link_token: str | None = Field(default=None, max_length=64)
     source: str = Field(default="", max_length=128)
     status: str = Field(default="new", max_length=16)
     claimed_at: datetime | None = _utc(nullable=True)
@@ -140,10 +142,12 @@ class OutboxItem(SQLModel, table=True):
     platform: str = Field(max_length=16)
     kind: str = Field(max_length=24)
     thread_external_id: str = Field(max_length=128)
-    target_external_id: str = Field(max_length=64)
+    target_external_id: str = Field(max_length=160)
     recipient_external_id: str = Field(max_length=64)
     text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     fallback_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    private_link: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    source_created_at: datetime | None = _utc(nullable=True)
     template_id: str | None = Field(default=None, max_length=128)
     variant: int | None = None
     rule_id: str = Field(max_length=128)
@@ -223,3 +227,22 @@ class PolicyVersion(SQLModel, table=True):
     version: str = Field(max_length=64, unique=True)
     path: str = Field(max_length=512)
     loaded_at: datetime = _utc()
+
+
+class PrivateLink(SQLModel, table=True):
+    """A link we gave a customer to open a private channel, and the thread it continues.
+
+    On Telegram a bot cannot open a private chat, so the group reply carries a
+    ``t.me/<bot>?start=<token>`` button; when the customer presses Start, the private chat is
+    linked to `thread_id` (and its queue item) through this token.
+    """
+
+    __tablename__ = "private_links"
+
+    token: str = Field(primary_key=True, max_length=64)
+    platform: str = Field(max_length=16)
+    thread_id: int = Field(foreign_key="threads.id", index=True)
+    message_id: int = Field(foreign_key="messages.id")
+    created_at: datetime = _utc()
+    used_at: datetime | None = _utc(nullable=True)
+    private_thread_id: int | None = Field(default=None, foreign_key="threads.id")

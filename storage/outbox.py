@@ -29,6 +29,8 @@ class OutboxEntry:
     attempts: int
     rule_id: str
     policy_version: str
+    private_link: str | None = None
+    source_created_at: datetime | None = None
 
 
 _COLUMNS = (
@@ -46,6 +48,8 @@ _COLUMNS = (
     "attempts",
     "rule_id",
     "policy_version",
+    "private_link",
+    "source_created_at",
 )
 
 

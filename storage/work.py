@@ -34,6 +34,7 @@ class PendingMessage:
     in_reply_to_external_id: str | None
     language_hint: str | None
     is_private: bool
+    private_link_token: str | None = None
 
 
 @dataclass(slots=True)
@@ -69,6 +70,8 @@ class BatchOutcome:
     new_review_items: dict[int, dict[str, Any]] = field(default_factory=dict)  # by thread id
     review_updates: dict[int, dict[str, Any]] = field(default_factory=dict)  # by review item id
     threads: dict[int, ThreadState] = field(default_factory=dict)
+    private_links: list[dict[str, Any]] = field(default_factory=list)  # links handed out
+    thread_links: list[dict[str, Any]] = field(default_factory=list)  # private chats opened from them
 
 
 class ConcurrentProcessing(Exception):
@@ -146,6 +149,7 @@ def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessag
             m.c.in_reply_to_external_id,
             m.c.language_hint,
             m.c.is_private,
+            m.c.private_link_token,
         )
         .join(a, a.c.id == m.c.author_id)
         .join(th, th.c.id == m.c.thread_id)
@@ -217,6 +221,22 @@ def load_author_send_states(
     return states
 
 
+def load_private_links(conn: Connection, tokens: set[str]) -> dict[str, int]:
+    """Return the original thread id of each known private-link token."""
+    pl = t.private_links
+    found: dict[str, int] = {}
+    for part in chunks(sorted(tokens)):
+        found.update(
+            {
+                token: thread_id
+                for token, thread_id in conn.execute(
+                    select(pl.c.token, pl.c.thread_id).where(pl.c.token.in_(part))
+                ).all()
+            }
+        )
+    return found
+
+
 def own_accounts(conn: Connection) -> set[tuple[str, str]]:
     """Return (platform, external id) of every brand account, whose posts are never answered."""
     return {(p, e) for p, e in conn.execute(select(t.accounts.c.platform, t.accounts.c.external_id))}
@@ -245,6 +265,26 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
     if outcome.decisions:
         execute_many(conn, t.decisions.insert(), outcome.decisions)
     insert_ignoring_conflicts(conn, t.outbox, outcome.outbox, ("idempotency_key",))
+    insert_ignoring_conflicts(conn, t.private_links, outcome.private_links, ("token",))
+    if outcome.thread_links:
+        pl, th = t.private_links, t.threads
+        execute_many(
+            conn,
+            update(pl)
+            .where(pl.c.token == bindparam("token"))
+            .values(used_at=bindparam("used_at"), private_thread_id=bindparam("private_thread_id")),
+            outcome.thread_links,
+        )
+        execute_many(
+            conn,
+            update(th)
+            .where(th.c.id == bindparam("private_thread_id"))
+            .values(linked_thread_id=bindparam("thread_id")),
+            [
+                {"private_thread_id": link["private_thread_id"], "thread_id": link["thread_id"]}
+                for link in outcome.thread_links
+            ],
+        )
     if outcome.new_review_items:
         execute_many(conn, t.review_items.insert(), list(outcome.new_review_items.values()))
     if outcome.review_updates:

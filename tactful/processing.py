@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from bots.base import SendKind
+from bots.base import PrivateRoute, SendKind
 from moderation.classifier import ModerationInput
 from moderation.heat import HeatInput, HeatState, update_heat
 from moderation.pool import PendingVerdicts
@@ -33,6 +33,7 @@ from storage.work import (
     ThreadState,
     claim_new_messages,
     load_author_send_states,
+    load_private_links,
     load_thread_states,
     own_accounts,
     read_partition,
@@ -44,7 +45,15 @@ from tactful.domain import Author, Channel, IncomingMessage, Platform
 
 log = logging.getLogger(__name__)
 
-PrivateLink = Callable[[IncomingMessage], str | None]
+PrivateRouter = Callable[[IncomingMessage], PrivateRoute | None]
+
+#: The built-in rule that joins a private chat opened from our link to its original thread.
+PRIVATE_CHAT_RULE_ID = "private-chat-opened"
+PRIVATE_CHAT_PRIORITY = 60
+MOVE_IMPOSSIBLE_PRIORITY = 70
+MOVE_IMPOSSIBLE = (
+    "the policy asked to move this thread private, but this platform offers no private channel here"
+)
 
 
 class Scoring(Protocol):
@@ -128,7 +137,7 @@ class Processor:
         scoring: Scoring,
         policy: Callable[[], DecisionMaker],
         clock: Clock,
-        private_links: Mapping[Platform, PrivateLink] | None = None,
+        private_routes: Mapping[Platform, PrivateRouter] | None = None,
         observer: Callable[[ProcessedMessage], None] | None = None,
         claim_lease: timedelta = timedelta(seconds=60),
         partition: tuple[int, int] | None = None,
@@ -141,7 +150,7 @@ class Processor:
         self._owns_partition = owns_partition and partition is not None
         self._policy = policy
         self._clock = clock
-        self._private_links = dict(private_links or {})
+        self._private_routes = dict(private_routes or {})
         self._observer = observer
         self._recorded_versions: set[str] = set()
 
@@ -191,51 +200,38 @@ class Processor:
             if policy.version not in self._recorded_versions:
                 record_policy_version(conn, policy.version, policy.source, now)
                 self._recorded_versions.add(policy.version)
-            threads = load_thread_states(conn, {row.thread_id for row in pending})
-            authors = load_author_send_states(
-                conn, {row.author_id for row in pending}, now - timedelta(days=1)
+            tokens = {row.private_link_token for row in pending if row.private_link_token}
+            links = load_private_links(conn, tokens) if tokens else {}
+            threads = load_thread_states(conn, {row.thread_id for row in pending} | set(links.values()))
+            batch = _Batch(
+                policy=policy,
+                now=now,
+                threads=threads,
+                authors=load_author_send_states(
+                    conn, {row.author_id for row in pending}, now - timedelta(days=1)
+                ),
+                own=own_accounts(conn),
+                links=links,
+                outcome=BatchOutcome(threads=threads),
             )
-            own = own_accounts(conn)
-            outcome = BatchOutcome(threads=threads)
-            heat: dict[int, HeatState] = {}
             summaries = [
-                self._decide_one(
-                    row,
-                    to_incoming(row),
-                    verdict,
-                    policy,
-                    threads[row.thread_id],
-                    authors[row.author_id],
-                    own,
-                    outcome,
-                    heat,
-                    now,
-                )
-                for row, verdict in zip(pending, verdicts, strict=True)
+                self._decide_one(row, verdict, batch) for row, verdict in zip(pending, verdicts, strict=True)
             ]
-            for thread_id, state in heat.items():
+            for thread_id, state in batch.heat.items():
                 threads[thread_id].heat_state = state.to_dict()
-            write_outcome(conn, outcome, now)
+            write_outcome(conn, batch.outcome, now)
         if self._observer is not None:
             for summary in summaries:
                 self._observer(summary)
         return len(pending)
 
-    def _decide_one(
-        self,
-        row: PendingMessage,
-        message: IncomingMessage,
-        verdict: Verdict,
-        policy: DecisionMaker,
-        thread: ThreadState,
-        author: AuthorSendState,
-        own: set[tuple[str, str]],
-        outcome: BatchOutcome,
-        heat: dict[int, HeatState],
-        now: datetime,
-    ) -> ProcessedMessage:
-        from_own = (row.platform, row.author_external_id) in own
-        state = heat.get(row.thread_id)
+    def _decide_one(self, row: PendingMessage, verdict: Verdict, batch: _Batch) -> ProcessedMessage:
+        message = to_incoming(row)
+        now, outcome = batch.now, batch.outcome
+        thread = batch.threads[row.thread_id]
+        author = batch.authors[row.author_id]
+        from_own = (row.platform, row.author_external_id) in batch.own
+        state = batch.heat.get(row.thread_id)
         if state is None and thread.heat_state:
             state = HeatState.from_dict(thread.heat_state)
         state = update_heat(
@@ -248,25 +244,31 @@ class Processor:
                 from_brand=from_own,
             ),
         )
-        heat[row.thread_id] = state
+        batch.heat[row.thread_id] = state
         thread.heat = state.heat
         thread.last_message_at = max(thread.last_message_at, message.created_at)
         thread.changed = True
-        link = self._private_links.get(message.platform)
-        ctx = DecisionContext(
-            message=message,
-            verdict=verdict,
-            now=now,
-            thread_heat=thread.heat,
-            thread_acknowledged=thread.acknowledged,
-            thread_moved_private=thread.moved_private,
-            author_acks_today=author.sends_last_day,
-            last_variant_to_author=author.last_variant,
-            from_own_account=from_own,
-            private_channel_link=link(message) if link else None,
-            brand_name=policy.brand_name,
-        )
-        decision = policy.decide(ctx)
+        router = self._private_routes.get(message.platform)
+        route = router(message) if router is not None else None
+        linked_thread_id = batch.links.get(row.private_link_token) if row.private_link_token else None
+        if linked_thread_id is not None:
+            decision = self._private_chat_opened(row, linked_thread_id, batch)
+        else:
+            decision = batch.policy.decide(
+                DecisionContext(
+                    message=message,
+                    verdict=verdict,
+                    now=now,
+                    thread_heat=thread.heat,
+                    thread_acknowledged=thread.acknowledged,
+                    thread_moved_private=thread.moved_private,
+                    author_acks_today=author.sends_last_day,
+                    last_variant_to_author=author.last_variant,
+                    from_own_account=from_own,
+                    private_channel_link=route.link if route is not None else None,
+                    brand_name=batch.policy.brand_name,
+                )
+            )
         outcome.message_ids.append(row.id)
         outcome.verdicts.append(_verdict_row(row.id, verdict, now))
         outcome.decisions.append(
@@ -280,66 +282,92 @@ class Processor:
             }
         )
         for action in decision.actions:
-            self._apply(action, row, message, decision, thread, author, outcome, now)
+            self._apply(action, row, decision, route, batch, linked_thread_id or row.thread_id)
         return ProcessedMessage(message=message, verdict=verdict, decision=decision, heat=thread.heat)
+
+    def _private_chat_opened(self, row: PendingMessage, original_thread_id: int, batch: _Batch) -> Decision:
+        """Join a private chat opened from our link to the original thread and its queue item."""
+        original = batch.threads[original_thread_id]
+        batch.outcome.thread_links.append(
+            {
+                "token": row.private_link_token,
+                "private_thread_id": row.thread_id,
+                "thread_id": original_thread_id,
+                "used_at": batch.now,
+            }
+        )
+        priority = max(original.open_item_priority, PRIVATE_CHAT_PRIORITY)
+        return Decision(
+            PRIVATE_CHAT_RULE_ID,
+            batch.policy.version,
+            (QueueForReview(priority, "the customer opened the private chat from our link: continue there"),),
+            f"rule {PRIVATE_CHAT_RULE_ID}: private chat {row.thread_external_id} continues thread "
+            f"{original_thread_id}; queued with it for a person",
+        )
 
     def _apply(
         self,
         action: Action,
         row: PendingMessage,
-        message: IncomingMessage,
         decision: Decision,
-        thread: ThreadState,
-        author: AuthorSendState,
-        outcome: BatchOutcome,
-        now: datetime,
+        route: PrivateRoute | None,
+        batch: _Batch,
+        queue_thread_id: int,
     ) -> None:
+        outcome, now = batch.outcome, batch.now
+        thread = batch.threads[row.thread_id]
+        author = batch.authors[row.author_id]
         if isinstance(action, Acknowledge):
-            kind = SendKind.DIRECT_MESSAGE if message.is_private else SendKind.PUBLIC_REPLY
-            outcome.outbox.append(
-                _outbox_row(
-                    row, decision, kind, "ack", now, action.text, None, action.template_id, action.variant
-                )
-            )
+            kind = SendKind.DIRECT_MESSAGE if row.is_private else SendKind.PUBLIC_REPLY
+            outcome.outbox.append(_outbox_row(row, decision, kind, "ack", now, action.text, template=action))
             thread.acknowledged = True
             author.sends_last_day += 1
             author.last_variant = (action.template_id, action.variant)
         elif isinstance(action, MoveToPrivate):
+            if route is None:
+                self._queue(
+                    row, QueueForReview(MOVE_IMPOSSIBLE_PRIORITY, MOVE_IMPOSSIBLE), batch, row.thread_id
+                )
+                return
             outcome.outbox.append(
                 _outbox_row(
                     row,
                     decision,
-                    SendKind.DIRECT_MESSAGE,
+                    route.kind,
                     "private",
                     now,
                     action.private_text,
-                    action.fallback_text,
-                    action.template_id,
-                    action.variant,
+                    template=action,
+                    fallback=action.fallback_text if route.link else None,
+                    link=route.link,
                 )
             )
+            if route.token is not None:
+                outcome.private_links.append(
+                    {
+                        "token": route.token,
+                        "platform": row.platform,
+                        "thread_id": row.thread_id,
+                        "message_id": row.id,
+                        "created_at": now,
+                    }
+                )
             thread.moved_private = True
             author.sends_last_day += 1
             author.last_variant = (action.template_id, action.variant)
         elif isinstance(action, Hide):
-            outcome.outbox.append(
-                _outbox_row(row, decision, SendKind.HIDE, "hide", now, None, None, None, None)
-            )
+            outcome.outbox.append(_outbox_row(row, decision, SendKind.HIDE, "hide", now, None))
         elif isinstance(action, QueueForReview):
-            self._queue(row, action, thread, outcome, now)
+            self._queue(row, action, batch, queue_thread_id)
         elif isinstance(action, Ignore):
             pass
         else:  # pragma: no cover - exhaustive over Action
             raise TypeError(f"unknown action {action!r}")
 
-    def _queue(
-        self,
-        row: PendingMessage,
-        action: QueueForReview,
-        thread: ThreadState,
-        outcome: BatchOutcome,
-        now: datetime,
-    ) -> None:
+    def _queue(self, row: PendingMessage, action: QueueForReview, batch: _Batch, thread_id: int) -> None:
+        """Open a review item for the thread, or add the message to the one already open."""
+        outcome, now = batch.outcome, batch.now
+        thread = batch.threads[thread_id]
         if thread.open_item_id is not None:
             thread.open_item_priority = max(thread.open_item_priority, action.priority)
             update = outcome.review_updates.setdefault(
@@ -352,10 +380,10 @@ class Processor:
                 added=update["added"] + 1,
             )
             return
-        item = outcome.new_review_items.get(row.thread_id)
+        item = outcome.new_review_items.get(thread_id)
         if item is None:
-            outcome.new_review_items[row.thread_id] = {
-                "thread_id": row.thread_id,
+            outcome.new_review_items[thread_id] = {
+                "thread_id": thread_id,
                 "message_id": row.id,
                 "platform": row.platform,
                 "priority": action.priority,
@@ -373,6 +401,20 @@ class Processor:
             message_count=item["message_count"] + 1,
             updated_at=now,
         )
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What deciding one batch needs: the policy, the time, loaded state and the rows being built."""
+
+    policy: DecisionMaker
+    now: datetime
+    threads: dict[int, ThreadState]
+    authors: dict[int, AuthorSendState]
+    own: set[tuple[str, str]]
+    links: dict[str, int]
+    outcome: BatchOutcome
+    heat: dict[int, HeatState] = field(default_factory=dict)
 
 
 def _verdict_row(message_id: int, verdict: Verdict, now: Any) -> dict[str, Any]:
@@ -398,11 +440,12 @@ def _outbox_row(
     decision: Decision,
     kind: SendKind,
     suffix: str,
-    now: Any,
+    now: datetime,
     text: str | None,
-    fallback: str | None,
-    template_id: str | None,
-    variant: int | None,
+    *,
+    template: Acknowledge | MoveToPrivate | None = None,
+    fallback: str | None = None,
+    link: str | None = None,
 ) -> dict[str, Any]:
     return {
         "idempotency_key": f"{row.platform}:{row.external_id}:{suffix}",
@@ -416,8 +459,10 @@ def _outbox_row(
         "recipient_external_id": row.author_external_id,
         "text": text,
         "fallback_text": fallback,
-        "template_id": template_id,
-        "variant": variant,
+        "private_link": link,
+        "source_created_at": row.created_at,
+        "template_id": template.template_id if template is not None else None,
+        "variant": template.variant if template is not None else None,
         "rule_id": decision.rule_id,
         "policy_version": decision.policy_version,
         "status": "pending",

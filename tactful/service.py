@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from bots.base import Bot
@@ -21,11 +22,14 @@ from storage.ingest import IngestStats
 from storage.migrate import upgrade
 from tactful.clock import Clock, SystemClock
 from tactful.domain import Platform
-from tactful.platforms import build_platforms
+from tactful.errors import PlatformError
+from tactful.platforms import PlatformParts, PrivateRouter, build_platforms
 from tactful.policy_source import PolicySource
 from tactful.polling import PollCoordinator
-from tactful.processing import PrivateLink, ProcessedMessage, Processor
+from tactful.processing import ProcessedMessage, Processor
 from tactful.settings import Settings
+from tactful.web.app import WebServer, create_app
+from tactful.web.webhooks import FacebookWebhook, TelegramWebhook
 from tactful.workers import ProcessingWorkers
 
 log = logging.getLogger(__name__)
@@ -52,11 +56,32 @@ class Service:
     dispatcher: OutboxDispatcher
     scoring: InlineModerator
     coordinators: list[PollCoordinator] = field(default_factory=list)
+    platforms: list[PlatformParts] = field(default_factory=list)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release platform clients and database connections."""
+        for part in self.platforms:
+            for close in part.closers:
+                close()
         self.scoring.close()
         self.db.dispose()
+
+    def web_app(self) -> FastAPI | None:
+        """Return the HTTP application when a platform listens by webhook, else None."""
+        facebook = next((p.webhook for p in self.platforms if isinstance(p.webhook, FacebookWebhook)), None)
+        telegram = next((p.webhook for p in self.platforms if isinstance(p.webhook, TelegramWebhook)), None)
+        if facebook is None and telegram is None:
+            return None
+        return create_app(self.db, self.clock, facebook=facebook, telegram=telegram)
+
+    def start_platforms(self) -> None:
+        """Run each platform's start-up step (Telegram: set or delete the webhook); failures are logged."""
+        for part in self.platforms:
+            for start in part.on_start:
+                try:
+                    start()
+                except PlatformError as exc:
+                    log.warning("%s start-up step failed; continuing: %s", part.platform.value, exc)
 
     def poll_all(self) -> None:
         """Poll every listener once (tests and one-shot runs)."""
@@ -95,12 +120,12 @@ def build_service(
     db = make_engine(settings.storage.url)
     upgrade(db)
     policy = PolicySource(settings.policy.path)
-    parts = build_platforms(settings)
+    parts = build_platforms(settings, clock)
     for part in parts:
         register_account(db, part.platform.value, part.account_id, part.account_username or None)
     bots: dict[Platform, Bot] = {p.platform: p.bot for p in parts if p.bot is not None}
-    links: dict[Platform, PrivateLink] = {
-        p.platform: p.private_link for p in parts if p.private_link is not None
+    routes: dict[Platform, PrivateRouter] = {
+        p.platform: p.private_route for p in parts if p.private_route is not None
     }
     if scoring is None:
         scoring = InlineModerator()
@@ -109,7 +134,7 @@ def build_service(
         scoring,
         policy.current,
         clock,
-        private_links=links,
+        private_routes=routes,
         observer=observers.processed,
         claim_lease=timedelta(seconds=settings.processing.claim_lease_seconds),
     )
@@ -126,7 +151,7 @@ def build_service(
         for part in parts
         for listener in part.listeners
     ]
-    return Service(settings, db, clock, policy, processor, dispatcher, scoring, coordinators)
+    return Service(settings, db, clock, policy, processor, dispatcher, scoring, coordinators, parts)
 
 
 class ServiceRunner:
@@ -136,10 +161,18 @@ class ServiceRunner:
         self.service = service
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.workers: ProcessingWorkers | None = None
+        self.web: WebServer | None = None
         self._stopped = threading.Event()
 
     def start(self) -> None:
         """Recover interrupted sends, then schedule polling, processing and dispatch."""
+        app = self.service.web_app()
+        if app is not None:
+            web = self.service.settings.web
+            self.web = WebServer(app, web.host, web.port)
+            self.web.start()
+            log.info("webhooks listening on http://%s:%d/webhooks/", web.host, self.web.port)
+        self.service.start_platforms()
         recovered = self.service.dispatcher.recover()
         if recovered:
             log.info("found %d sends that completed before the last shutdown", recovered)
@@ -206,4 +239,6 @@ class ServiceRunner:
             self.scheduler.shutdown(wait=True)
         if self.workers is not None:
             self.workers.stop()
+        if self.web is not None:
+            self.web.stop()
         self.service.close()

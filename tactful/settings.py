@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -93,8 +93,45 @@ class XSettings(_Section):
     access_token_secret_file: Path | None = None
 
 
+class FacebookSettings(_Section):
+    """The Facebook page tactful watches (comments and Messenger) and answers for."""
+
+    enabled: bool = False
+    page_id: str = ""
+    page_name: str = ""
+    graph_url: str = "https://graph.facebook.com"
+    api_version: str = Field(default="v21.0", pattern=r"^v\d{1,2}\.\d$")
+    poll_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    page_token: SecretStr | None = None
+    page_token_file: Path | None = None
+    app_secret: SecretStr | None = None
+    app_secret_file: Path | None = None
+    verify_token: SecretStr | None = None
+    verify_token_file: Path | None = None
+
+
+class TelegramSettings(_Section):
+    """The Telegram bot tactful speaks through in the brand's groups and private chats."""
+
+    enabled: bool = False
+    bot_username: str = ""
+    api_base_url: str = "https://api.telegram.org/bot"
+    team_chat_id: str = ""
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    poll_timeout_seconds: int = Field(default=20, ge=0, le=50)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    bot_token: SecretStr | None = None
+    bot_token_file: Path | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_file: Path | None = None
+
+
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "x": ("bearer_token", "consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+    "facebook": ("page_token", "app_secret", "verify_token"),
+    "telegram": ("bot_token", "webhook_secret"),
 }
 
 
@@ -110,6 +147,8 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     processing: ProcessingSettings = ProcessingSettings()
     x: XSettings = XSettings()
+    facebook: FacebookSettings = FacebookSettings()
+    telegram: TelegramSettings = TelegramSettings()
 
     @classmethod
     def settings_customise_sources(

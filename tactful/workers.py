@@ -68,7 +68,7 @@ def run_worker(spec: WorkerSpec) -> None:
     from moderation.pool import InlineModerator
     from storage.db import make_engine
     from tactful.clock import SystemClock
-    from tactful.platforms import private_links
+    from tactful.platforms import private_routes
     from tactful.policy_source import PolicySource
     from tactful.processing import Processor
 
@@ -82,7 +82,7 @@ def run_worker(spec: WorkerSpec) -> None:
         scoring,
         PolicySource(settings.policy.path).current,
         SystemClock(),
-        private_links=private_links(settings),
+        private_routes=private_routes(settings),
         claim_lease=timedelta(seconds=processing.claim_lease_seconds),
         partition=(spec.index, spec.count),
         owns_partition=True,

@@ -1,0 +1,1 @@
+"""The HTTP side of tactful: webhook endpoints (and, later, the dashboard), served by uvicorn."""
