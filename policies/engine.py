@@ -227,14 +227,19 @@ class PolicyEngine:
             outcome.withheld.append(f"move to private withheld: {blocked}")
             return
         private = self._render(template_id, ctx)
-        public = self._render(fallback_id, ctx)
         if isinstance(private, Refusal):
             outcome.withheld.append(f"move to private withheld: {private.reason}")
             return
-        if isinstance(public, Refusal):
-            outcome.withheld.append(f"move to private withheld: {public.reason}")
-            return
-        outcome.actions.append(MoveToPrivate(private.text, public.text, template_id, private.variant))
+        # The public invitation is only needed where the private channel opens from a link
+        # (X DM link, Telegram deep link); a Facebook private reply needs none.
+        fallback = ""
+        if ctx.private_channel_link:
+            public = self._render(fallback_id, ctx)
+            if isinstance(public, Refusal):
+                outcome.withheld.append(f"move to private withheld: {public.reason}")
+                return
+            fallback = public.text
+        outcome.actions.append(MoveToPrivate(private.text, fallback, template_id, private.variant))
 
     def _send_blocker(self, ctx: DecisionContext, own: bool) -> str | None:
         """Return why nothing may be sent to this author at all, if anything."""

@@ -271,17 +271,24 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
         execute_many(
             conn,
             update(pl)
-            .where(pl.c.token == bindparam("token"))
-            .values(used_at=bindparam("used_at"), private_thread_id=bindparam("private_thread_id")),
-            outcome.thread_links,
+            .where(pl.c.token == bindparam("link_token"))
+            .values(used_at=bindparam("link_used_at"), private_thread_id=bindparam("link_private_thread")),
+            [
+                {
+                    "link_token": link["token"],
+                    "link_used_at": link["used_at"],
+                    "link_private_thread": link["private_thread_id"],
+                }
+                for link in outcome.thread_links
+            ],
         )
         execute_many(
             conn,
             update(th)
-            .where(th.c.id == bindparam("private_thread_id"))
-            .values(linked_thread_id=bindparam("thread_id")),
+            .where(th.c.id == bindparam("private_thread"))
+            .values(linked_thread_id=bindparam("original_thread")),
             [
-                {"private_thread_id": link["private_thread_id"], "thread_id": link["thread_id"]}
+                {"private_thread": link["private_thread_id"], "original_thread": link["thread_id"]}
                 for link in outcome.thread_links
             ],
         )

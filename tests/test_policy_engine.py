@@ -180,12 +180,11 @@ CASES = [
         ["thread already moved to private"],
     ),
     Case(
-        "heated thread without a dm link",
+        "heated thread without a link moves by private reply, with no public invitation",
         make_ctx(thread_heat=0.9),
         "heated-thread",
-        [QueueForReview],
+        [MoveToPrivate, QueueForReview],
         90,
-        ["missing dm_link"],
     ),
     Case(
         "heated private chat is acknowledged in place",
@@ -410,3 +409,11 @@ rules:
     assert engine.decide(ours).rule_id == "own"
     elsewhere = replace(ours, message=replace(ours.message, platform=Platform.X))
     assert engine.decide(elsewhere).rule_id == "fallback"
+
+
+def test_a_move_without_a_link_needs_no_public_invitation() -> None:
+    engine = PolicyEngine(load_policy(default_policy_path()))
+    decision = engine.decide(make_ctx(thread_heat=0.9))
+    move = next(a for a in decision.actions if isinstance(a, MoveToPrivate))
+    assert move.fallback_text == ""
+    assert move.private_text
