@@ -53,6 +53,12 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     return SimResponse(status=status, body=json.dumps(payload).encode("utf-8"), headers=merged)
 
 
+class _Server(ThreadingHTTPServer):
+    """A threaded server with a listen backlog big enough for bursts of concurrent clients."""
+
+    request_queue_size = 128
+
+
 class LoopbackServer(ABC):
     """Base of every platform simulator: a threaded HTTP server on 127.0.0.1.
 
@@ -86,7 +92,7 @@ class LoopbackServer(ABC):
         with self._state_lock:
             if self._server is None:
                 self.stopping.clear()
-                server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+                server = _Server(("127.0.0.1", 0), _make_handler(self))
                 server.daemon_threads = True
                 thread = threading.Thread(
                     target=server.serve_forever,
