@@ -92,7 +92,7 @@ def demo_settings(workdir: Path, api_base_url: str, script: TrafficScript) -> Se
     secret = SecretStr("demo-only-not-a-real-secret")
     return Settings(
         storage=StorageSettings(url=f"sqlite:///{workdir / 'tactful.db'}"),
-        processing=ProcessingSettings(interval_seconds=0.5, send_interval_seconds=0.5),
+        processing=ProcessingSettings(interval_seconds=0.5, send_interval_seconds=0.5, workers=0),
         x=XSettings(
             enabled=True,
             user_id=script.brand_user_id,
