@@ -118,8 +118,7 @@ def run_demo(duration: float | None, speed: float = 1.0, keep: bool = False, out
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     printer = DemoPrinter(out)
     sim = XSimulator(brand_user_id=script.brand_user_id, brand_username=script.brand_username)
     for user in script.users:
@@ -151,6 +150,8 @@ def run_demo(duration: float | None, speed: float = 1.0, keep: bool = False, out
         sim.stop()
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
