@@ -143,7 +143,7 @@ def build_telegram(settings: TelegramSettings, clock: Clock | None = None) -> Pl
         base_url=settings.api_base_url,
         timeouts=TelegramTimeouts(
             connect=settings.timeout_seconds,
-            read=settings.timeout_seconds + settings.poll_timeout_seconds,
+            read=settings.timeout_seconds,  # get_updates adds the long-poll timeout itself
             write=settings.timeout_seconds,
             pool=settings.timeout_seconds,
         ),
