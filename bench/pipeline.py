@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from moderation.classifier import ModerationInput, Moderator
-from moderation.pool import InlineModerator
 from simulator.generate import generate_messages
 from storage import tables as t
 from storage.db import make_engine
@@ -128,7 +127,7 @@ def _run_workers(db_url: str, count: int, workers: int) -> tuple[float, int, int
 def _run_inline(db_url: str, moderator: Moderator) -> float:
     """Time the same processing stage in this one process."""
     db = make_engine(db_url)
-    processor = Processor(db, InlineModerator(moderator), PolicySource(None).current, SystemClock())
+    processor = Processor(db, moderator, PolicySource(None).current, SystemClock())
     start = time.perf_counter()
     processed = processor.drain(BATCH, max_batches=10_000)
     rate = processed / (time.perf_counter() - start)

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from tactful.domain import Platform
+from tactful.errors import PermanentPlatformError
 
 
 class SendKind(StrEnum):
@@ -41,6 +42,13 @@ class OutboundAction:
     fallback_text: str | None = None
     private_link: str | None = None
     source_created_at: datetime | None = None
+
+
+def required_text(action: OutboundAction) -> str:
+    """Return the action's text, refusing (for good) an action that has none."""
+    if not action.text:
+        raise PermanentPlatformError(f"outbox item {action.idempotency_key} ({action.kind}) has no text")
+    return action.text
 
 
 @dataclass(frozen=True, slots=True)

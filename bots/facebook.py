@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from bots.base import Bot, OutboundAction, SendKind, SendResult
+from bots.base import Bot, OutboundAction, SendKind, SendResult, required_text
 from listeners.facebook import parse_graph_time
 from listeners.facebook_client import GraphClient
 from tactful.clock import Clock
@@ -76,14 +76,16 @@ class FacebookBot(Bot):
     def find_sent(self, action: OutboundAction) -> SendResult | None:
         """Look on Facebook for what this action may already have delivered."""
         if action.kind is SendKind.PUBLIC_REPLY:
-            comment_id = self._find_reply(action.target_external_id, _text(action))
+            comment_id = self._find_reply(action.target_external_id, required_text(action))
             return (
                 SendResult(comment_id, SendKind.PUBLIC_REPLY, "found under the comment")
                 if comment_id
                 else None
             )
         if action.kind in (SendKind.PRIVATE_REPLY, SendKind.DIRECT_MESSAGE):
-            mid = self._find_message(action.recipient_external_id, _text(action), action.source_created_at)
+            mid = self._find_message(
+                action.recipient_external_id, required_text(action), action.source_created_at
+            )
             return SendResult(mid, action.kind, "found in the Messenger conversation") if mid else None
         if action.kind is SendKind.HIDE:
             hidden = self._graph.get_object(action.target_external_id, fields="id,is_hidden")
@@ -97,15 +99,15 @@ class FacebookBot(Bot):
     # --- actions -------------------------------------------------------------------------
 
     def _public_reply(self, action: OutboundAction) -> SendResult:
-        body = self._graph.put_object(action.target_external_id, "comments", message=_text(action))
+        body = self._graph.put_object(action.target_external_id, "comments", message=required_text(action))
         return SendResult(_field(body, "id", "comment reply"), SendKind.PUBLIC_REPLY)
 
     def _private_reply(self, action: OutboundAction) -> SendResult:
-        body = self._send_api({"comment_id": action.target_external_id}, _text(action), None)
+        body = self._send_api({"comment_id": action.target_external_id}, required_text(action), None)
         return SendResult(_field(body, "message_id", "private reply"), SendKind.PRIVATE_REPLY)
 
     def _direct_message(self, action: OutboundAction) -> SendResult:
-        text = _text(action)
+        text = required_text(action)
         source = action.source_created_at
         if source is not None and self._clock.now() - source > self._window:
             hours = int(self._window.total_seconds() // 3600)
@@ -187,13 +189,6 @@ class FacebookBot(Bot):
                 ):
                     return str(message["id"])
         return None
-
-
-def _text(action: OutboundAction) -> str:
-    """Return the action's text, refusing actions that have none."""
-    if not action.text:
-        raise PermanentPlatformError(f"outbox item {action.idempotency_key} ({action.kind}) has no text")
-    return action.text
 
 
 def _field(body: dict[str, Any], name: str, operation: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bots.base import Bot, OutboundAction, SendKind, SendResult
+from bots.base import Bot, OutboundAction, SendKind, SendResult, required_text
 from listeners.telegram import START_TOKEN_RE
 from listeners.telegram_client import InlineButton, TelegramClient
 from tactful.clock import Clock, SystemClock
@@ -147,7 +147,7 @@ class TelegramBot(Bot):
         if action.platform is not Platform.TELEGRAM:
             raise PermanentPlatformError(f"TelegramBot cannot perform a {action.platform} action")
         if action.kind is SendKind.PUBLIC_REPLY:
-            return SendResult(self._reply(action, _text(action)), SendKind.PUBLIC_REPLY)
+            return SendResult(self._reply(action, required_text(action)), SendKind.PUBLIC_REPLY)
         if action.kind is SendKind.DIRECT_MESSAGE:
             return self._direct_message(action)
         if action.kind is SendKind.HIDE:
@@ -181,7 +181,7 @@ class TelegramBot(Bot):
         if not recipient.isdigit():
             raise PermanentPlatformError(f"Telegram user ids are positive integers, got {recipient!r}")
         try:
-            ref = self._send(int(recipient), _text(action))
+            ref = self._send(int(recipient), required_text(action))
         except RecipientUnreachable as exc:
             if _CANT_INITIATE not in str(exc).lower() or not action.fallback_text or not action.private_link:
                 raise
@@ -220,13 +220,6 @@ class TelegramBot(Bot):
             self._pacer.block(chat_id, exc.retry_at)
             raise
         return _sent_ref(message, chat_id)
-
-
-def _text(action: OutboundAction) -> str:
-    """Return the action's text, refusing actions that have none."""
-    if not action.text:
-        raise PermanentPlatformError(f"outbox item {action.idempotency_key} ({action.kind}) has no text")
-    return action.text
 
 
 def _message_ref(ref: str) -> tuple[int, int]:

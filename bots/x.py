@@ -7,7 +7,7 @@ from typing import Any
 
 import tweepy
 
-from bots.base import Bot, OutboundAction, SendKind, SendResult
+from bots.base import Bot, OutboundAction, SendKind, SendResult, required_text
 from listeners.x_client import call_x, response_json
 from tactful.clock import Clock
 from tactful.domain import Platform
@@ -56,7 +56,9 @@ class XBot(Bot):
         if action.platform is not Platform.X:
             raise PermanentPlatformError(f"XBot cannot perform a {action.platform} action")
         if action.kind is SendKind.PUBLIC_REPLY:
-            return SendResult(self._reply(action.target_external_id, _text(action)), SendKind.PUBLIC_REPLY)
+            return SendResult(
+                self._reply(action.target_external_id, required_text(action)), SendKind.PUBLIC_REPLY
+            )
         if action.kind is SendKind.DIRECT_MESSAGE:
             return self._direct_message(action)
         if action.kind is SendKind.HIDE:
@@ -66,10 +68,10 @@ class XBot(Bot):
     def find_sent(self, action: OutboundAction) -> SendResult | None:
         """Look on X for what this action may already have delivered."""
         if action.kind is SendKind.PUBLIC_REPLY:
-            tweet_id = self._find_reply(action.target_external_id, _text(action))
+            tweet_id = self._find_reply(action.target_external_id, required_text(action))
             return SendResult(tweet_id, SendKind.PUBLIC_REPLY, "found on timeline") if tweet_id else None
         if action.kind is SendKind.DIRECT_MESSAGE:
-            event_id = self._find_dm(action.recipient_external_id, _text(action))
+            event_id = self._find_dm(action.recipient_external_id, required_text(action))
             if event_id is not None:
                 return SendResult(event_id, SendKind.DIRECT_MESSAGE, "found in DM conversation")
             if action.fallback_text:
@@ -94,7 +96,7 @@ class XBot(Bot):
         return _data_field(response_json(response, "reply"), "id", "reply")
 
     def _direct_message(self, action: OutboundAction) -> SendResult:
-        text = _text(action)
+        text = required_text(action)
         try:
             response = call_x(
                 "direct message",
@@ -173,13 +175,6 @@ class XBot(Bot):
             if page_token is None:
                 break
         return None
-
-
-def _text(action: OutboundAction) -> str:
-    """Return the action's text, refusing actions that have none."""
-    if not action.text:
-        raise PermanentPlatformError(f"outbox item {action.idempotency_key} ({action.kind}) has no text")
-    return action.text
 
 
 def _data_field(body: dict[str, Any], name: str, operation: str) -> str:

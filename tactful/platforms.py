@@ -13,7 +13,7 @@ from tactful.clock import Clock, SystemClock
 from tactful.domain import Channel, IncomingMessage, Platform
 from tactful.errors import ConfigurationError
 from tactful.settings import FacebookSettings, Settings, TelegramSettings, XSettings, _Section
-from tactful.web.webhooks import FacebookWebhook, TelegramWebhook
+from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 
 PrivateRouter = Callable[[IncomingMessage], PrivateRoute | None]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 from bots.base import PrivateRoute, SendKind
 from moderation.classifier import ModerationInput
 from moderation.heat import HeatInput, HeatState, update_heat
-from moderation.pool import PendingVerdicts
 from moderation.verdict import Verdict
 from policies.decision import (
     Acknowledge,
@@ -57,10 +56,10 @@ MOVE_IMPOSSIBLE = (
 
 
 class Scoring(Protocol):
-    """Batched moderation, possibly computed elsewhere while the caller goes on."""
+    """Batched moderation (a `moderation.classifier.Moderator`)."""
 
-    def submit(self, items: list[ModerationInput]) -> PendingVerdicts:
-        """Start scoring a batch; the handle's `result()` gives the verdicts in order."""
+    def classify(self, items: Sequence[ModerationInput]) -> list[Verdict]:
+        """Return the verdicts of a batch, in order."""
         ...
 
 
@@ -117,6 +116,7 @@ def to_incoming(row: PendingMessage) -> IncomingMessage:
         in_reply_to_external_id=row.in_reply_to_external_id,
         language_hint=row.language_hint,
         is_private=row.is_private,
+        private_link_token=row.private_link_token,
     )
 
 
@@ -159,7 +159,7 @@ class Processor:
         rows = self._claim(limit)
         if not rows:
             return 0
-        return self._finish(rows, self._submit(rows).result())
+        return self._finish(rows, self._score(rows))
 
     def drain(self, batch_size: int, max_batches: int = 1000) -> int:
         """Process batches until nothing new is left (bounded); return the total processed."""
@@ -168,7 +168,7 @@ class Processor:
             rows = self._claim(batch_size)
             if not rows:
                 break
-            total += self._finish(rows, self._submit(rows).result())
+            total += self._finish(rows, self._score(rows))
             if len(rows) < batch_size:
                 break
         return total
@@ -180,8 +180,8 @@ class Processor:
         with self._db.begin() as conn:
             return claim_new_messages(conn, limit, self._clock.now(), self._claim_lease, self._partition)
 
-    def _submit(self, rows: list[PendingMessage]) -> PendingVerdicts:
-        return self._scoring.submit(
+    def _score(self, rows: list[PendingMessage]) -> list[Verdict]:
+        return self._scoring.classify(
             [ModerationInput(text=r.text, language_hint=r.language_hint) for r in rows]
         )
 

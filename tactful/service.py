@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from bots.base import Bot
 from bots.outbox import OutboxDispatcher, SentEvent
 from listeners.base import FetchResult, Listener
-from moderation.pool import InlineModerator
+from moderation.classifier import Moderator
 from storage.accounts import register_account
 from storage.db import make_engine
 from storage.ingest import IngestStats
@@ -29,7 +29,7 @@ from tactful.polling import PollCoordinator
 from tactful.processing import ProcessedMessage, Processor
 from tactful.settings import Settings
 from tactful.web.app import WebServer, create_app
-from tactful.web.webhooks import FacebookWebhook, TelegramWebhook
+from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 from tactful.workers import ProcessingWorkers
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Service:
     policy: PolicySource
     processor: Processor
     dispatcher: OutboxDispatcher
-    scoring: InlineModerator
+    scoring: Moderator
     coordinators: list[PollCoordinator] = field(default_factory=list)
     platforms: list[PlatformParts] = field(default_factory=list)
 
@@ -63,7 +63,6 @@ class Service:
         for part in self.platforms:
             for close in part.closers:
                 close()
-        self.scoring.close()
         self.db.dispose()
 
     def web_app(self) -> FastAPI | None:
@@ -112,7 +111,7 @@ def build_service(
     settings: Settings,
     clock: Clock | None = None,
     observers: Observers | None = None,
-    scoring: InlineModerator | None = None,
+    scoring: Moderator | None = None,
 ) -> Service:
     """Create the database schema if needed and wire every stage from settings."""
     clock = clock or SystemClock()
@@ -128,7 +127,7 @@ def build_service(
         p.platform: p.private_route for p in parts if p.private_route is not None
     }
     if scoring is None:
-        scoring = InlineModerator()
+        scoring = Moderator()
     processor = Processor(
         db,
         scoring,

@@ -3,10 +3,10 @@
 Scoring is CPU-bound Python, so one process per core is how the processing stage scales on a
 machine. Worker `k` of `n` claims only messages of threads whose id is `k` modulo `n`, so every
 thread is handled by one worker, in order (its heat and "already acknowledged" state stay
-consistent), and no two workers ever claim the same message. Each worker scores its batches
+consistent), and no two workers ever handle the same message. Each worker scores its batches
 in-process (no per-message start-up cost, no verdicts crossing a pipe) and writes each batch in
-one transaction; claims are leases, so a worker that dies loses nothing: its replacement claims
-the same messages again when the lease expires.
+one transaction that also marks its messages processed, so a worker that dies loses nothing:
+its replacement simply reads the same unprocessed messages again.
 
 Workers exit when the service that started them dies (Linux parent-death signal, and a check of
 the parent pid on every idle tick), so a killed service never leaves orphans writing behind the
@@ -65,7 +65,7 @@ def run_worker(spec: WorkerSpec) -> None:
     parent = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from moderation.pool import InlineModerator
+    from moderation.classifier import Moderator
     from storage.db import make_engine
     from tactful.clock import SystemClock
     from tactful.platforms import private_routes
@@ -75,8 +75,7 @@ def run_worker(spec: WorkerSpec) -> None:
     settings = spec.settings
     processing = settings.processing
     db = make_engine(settings.storage.url)
-    scoring = InlineModerator()
-    scoring.warm_up()
+    scoring = Moderator()  # loads every model now, before the worker reports ready
     processor = Processor(
         db,
         scoring,

@@ -282,3 +282,9 @@ def invitations_recipient(running: Running) -> int:
             select(t.outbox.c.recipient_external_id).where(t.outbox.c.idempotency_key.like("%:private"))
         ).scalar_one()
     return int(recipient)
+
+
+def test_webhook_secrets_never_appear_in_a_repr(running: Running) -> None:
+    text = repr(running.service.platforms)
+    for secret in (APP_SECRET, VERIFY_TOKEN, PAGE_TOKEN, BOT_TOKEN):
+        assert secret not in text

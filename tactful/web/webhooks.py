@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,28 +24,11 @@ from listeners.telegram import parse_update, webhook_secret_matches
 from storage.ingest import store_fetch
 from tactful.clock import Clock
 from tactful.domain import IncomingMessage, QuarantinedPayload
+from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class FacebookWebhook:
-    """What the Facebook endpoint needs: the page and the two secrets that authenticate Meta."""
-
-    page_id: str
-    app_secret: str
-    verify_token: str
-
-
-@dataclass(frozen=True, slots=True)
-class TelegramWebhook:
-    """What the Telegram endpoint needs: the bot's name and the secret token set with setWebhook."""
-
-    bot_id: str
-    bot_username: str
-    secret: str
 
 
 def _store(
