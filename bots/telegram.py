@@ -19,7 +19,7 @@ from tactful.errors import DeliveryUnknown, PermanentPlatformError, RateLimited,
 
 BOT_USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,29}[Bb][Oo][Tt]$")
 _MESSAGE_REF_RE = re.compile(r"^(?P<chat>-?[0-9]{1,20}):(?P<message>[0-9]{1,20})$")
-_THREAD_REF_RE = re.compile(r"^(?P<chat>-?[0-9]{1,20})(?::(?P<topic>[0-9]{1,20}))?$")
+_THREAD_REF_RE = re.compile(r"^(?P<chat>-?[0-9]{1,20})(?::(?P<topic>[0-9]{1,20})|/[0-9]{1,20})?$")
 # Matched case-insensitively: PTB strips "Bad Request: " and re-capitalises descriptions.
 _CANT_INITIATE = "can't initiate conversation"
 _ALREADY_DELETED = "message to delete not found"
@@ -109,8 +109,8 @@ class FloodPacer:
 class TelegramBot(Bot):
     """Performs outbox actions through the Telegram Bot API (python-telegram-bot).
 
-    * ``PUBLIC_REPLY``: a message in the chat of ``thread_external_id`` (``"<chat>"`` or
-      ``"<chat>:<topic>"``) replying to ``target_external_id`` (``"<chat>:<message>"``).
+    * ``PUBLIC_REPLY``: a message in the chat of ``thread_external_id`` (``"<chat>"``,
+      ``"<chat>:<topic>"`` or a reply chain ``"<chat>/<root>"``) replying to ``target_external_id`` (``"<chat>:<message>"``).
     * ``DIRECT_MESSAGE``: a message in the private chat with ``recipient_external_id`` (a
       user id). Bots may only write to users who started them; when Telegram answers 403
       "can't initiate conversation" and the action has ``fallback_text`` and
@@ -231,10 +231,10 @@ def _message_ref(ref: str) -> tuple[int, int]:
 
 
 def _thread_ref(ref: str) -> tuple[int, int | None]:
-    """Split ``"<chat>"`` or ``"<chat>:<topic>"``."""
+    """Split ``"<chat>"``, ``"<chat>:<topic>"`` or ``"<chat>/<root message>"`` into chat and topic."""
     match = _THREAD_REF_RE.match(ref)
     if match is None:
-        raise PermanentPlatformError(f"{ref!r} is not a Telegram thread reference '<chat>[:<topic>]'")
+        raise PermanentPlatformError(f"{ref!r} is not a Telegram thread reference '<chat>[:<topic>|/<root>]'")
     return int(match["chat"]), int(match["topic"]) if match["topic"] else None
 
 

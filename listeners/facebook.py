@@ -3,7 +3,9 @@
 Webhooks are the live path; the two polling listeners catch up after downtime. Both paths
 produce identical ids so the store dedupes them (unique on platform + external id):
 
-* a comment is ``external_id`` = comment id, ``thread_external_id`` = post id,
+* a comment is ``external_id`` = comment id, ``thread_external_id`` = the top-level comment
+  it belongs to (itself when it is top-level: every customer who comments on a post starts a
+  conversation of their own; Facebook attaches replies to replies to the top-level comment),
   ``in_reply_to_external_id`` = the parent comment (None for top-level comments);
 * a Messenger message is ``external_id`` = mid, ``thread_external_id`` = ``psid:<PSID>``
   (webhooks carry only the sender's page-scoped id, never the conversation id).
@@ -116,7 +118,7 @@ def _comment_message(
         platform=Platform.FACEBOOK,
         channel=Channel.COMMENT,
         external_id=comment_id,
-        thread_external_id=post_id,
+        thread_external_id=in_reply_to or comment_id,
         author=Author(
             platform=Platform.FACEBOOK,
             external_id=str(author["id"]),

@@ -228,9 +228,8 @@ def _normalise_message(message: Any, bot_username: str) -> IncomingMessage | str
         return None  # our own message
     if not text:
         return None  # service messages, stickers, photos without caption: nothing to read
-    thread = str(chat_id)
-    if message.get("is_topic_message") is True and _is_int(message.get("message_thread_id")):
-        thread = f"{chat_id}:{message['message_thread_id']}"
+    reply_ref = _reply_ref(message, chat_id)
+    thread = _thread_of(message, chat_id, message_id, channel, reply_ref)
     return IncomingMessage(
         platform=Platform.TELEGRAM,
         channel=channel,
@@ -245,12 +244,30 @@ def _normalise_message(message: Any, bot_username: str) -> IncomingMessage | str
         ),
         text=text,
         created_at=datetime.fromtimestamp(date, UTC),
-        in_reply_to_external_id=_reply_ref(message, chat_id),
+        in_reply_to_external_id=reply_ref,
         language_hint=_language(sender.get("language_code")),
         is_private=channel is Channel.DIRECT,
         private_link_token=_start_token(text, bot_username) if channel is Channel.DIRECT else None,
         raw=message,
     )
+
+
+def _thread_of(
+    message: dict[str, Any], chat_id: int, message_id: object, channel: Channel, reply_ref: str | None
+) -> str:
+    """The conversation a message belongs to.
+
+    A private chat is one conversation (``"<user>"``); a forum topic is one (``"<chat>:<topic>"``);
+    in any other group each reply chain is one (``"<chat>/<root>"``): a message that replies to
+    nothing starts a chain, a reply names the message it answers and the store moves it into that
+    message's conversation when it knows it (Telegram shows only one level of reply).
+    """
+    if channel is Channel.DIRECT:
+        return str(chat_id)
+    if message.get("is_topic_message") is True and _is_int(message.get("message_thread_id")):
+        return f"{chat_id}:{message['message_thread_id']}"
+    root = reply_ref.split(":", 1)[1] if reply_ref is not None else str(message_id)
+    return f"{chat_id}/{root}"
 
 
 def _reply_ref(message: dict[str, Any], chat_id: int) -> str | None:

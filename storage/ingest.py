@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
@@ -112,6 +112,56 @@ def _store_threads(conn: Connection, batch: list[IncomingMessage]) -> dict[tuple
     return ids
 
 
+def _parent_threads(conn: Connection, platform: str, parents: list[str]) -> dict[str, str]:
+    """Map replied-to ids to their conversation: stored messages first, then our own sent messages."""
+    found: dict[str, str] = {}
+    for part in chunks(parents):
+        rows = conn.execute(
+            select(t.messages.c.external_id, t.threads.c.external_id)
+            .join(t.threads, t.threads.c.id == t.messages.c.thread_id)
+            .where(and_(t.messages.c.platform == platform, t.messages.c.external_id.in_(part)))
+        )
+        found.update({ext: thread for ext, thread in rows})
+    ours = [p for p in parents if p not in found]
+    for part in chunks(ours):
+        rows = conn.execute(
+            select(t.outbox.c.platform_ref, t.threads.c.external_id)
+            .join(t.threads, t.threads.c.id == t.outbox.c.thread_id)
+            .where(and_(t.outbox.c.platform == platform, t.outbox.c.platform_ref.in_(part)))
+        )
+        found.update({ref: thread for ref, thread in rows})
+    return found
+
+
+def join_parent_threads(conn: Connection, batch: list[IncomingMessage]) -> list[IncomingMessage]:
+    """Move each reply into the conversation of the message it answers, when that message is known.
+
+    Platforms that name the conversation themselves (X's conversation_id) are unchanged by this;
+    it matters where a payload only names the parent (a Telegram reply chain, a customer answering
+    our own message). `batch` must be in posting order so a chain inside one batch resolves.
+    """
+    wanted: dict[str, set[str]] = {}
+    for m in batch:
+        if m.in_reply_to_external_id:
+            wanted.setdefault(m.platform.value, set()).add(m.in_reply_to_external_id)
+    if not wanted:
+        return batch
+    known = {
+        (platform, parent): thread
+        for platform, parents in wanted.items()
+        for parent, thread in _parent_threads(conn, platform, sorted(parents)).items()
+    }
+    joined: list[IncomingMessage] = []
+    for m in batch:
+        parent = m.in_reply_to_external_id
+        thread = known.get((m.platform.value, parent)) if parent else None
+        if thread is not None and thread != m.thread_external_id:
+            m = replace(m, thread_external_id=thread)
+        known[(m.platform.value, m.external_id)] = m.thread_external_id
+        joined.append(m)
+    return joined
+
+
 def _known_message_ids(conn: Connection, batch: list[IncomingMessage]) -> set[tuple[str, str]]:
     known: set[tuple[str, str]] = set()
     for platform in {m.platform.value for m in batch}:
@@ -132,9 +182,10 @@ def store_messages(
     known = _known_message_ids(conn, list(unique.values()))
     fresh = [m for k, m in unique.items() if k not in known]
     if fresh:
+        fresh.sort(key=lambda m: (m.created_at, m.external_id))
+        fresh = join_parent_threads(conn, fresh)
         author_ids = _store_authors(conn, fresh, now)
         thread_ids = _store_threads(conn, fresh)
-        fresh.sort(key=lambda m: (m.created_at, m.external_id))
         insert_ignoring_conflicts(
             conn,
             t.messages,

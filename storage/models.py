@@ -132,6 +132,7 @@ class OutboxItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_status_due", "status", "next_attempt_at"),
         Index("ix_outbox_author_created", "author_id", "created_at"),
+        Index("ix_outbox_platform_ref", "platform", "platform_ref"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -41,8 +41,10 @@ class Author:
 class IncomingMessage:
     """One message normalised from any platform payload.
 
-    `thread_external_id` groups a conversation (X conversation_id, Facebook post or
-    Messenger thread, Telegram chat); `raw` keeps the original payload for audit.
+    `thread_external_id` groups a conversation (X conversation_id, Facebook top-level comment
+    or Messenger thread, Telegram private chat, forum topic or reply chain); the store moves a
+    reply into the conversation of the message it answers when it knows that message. `raw`
+    keeps the original payload for audit.
     `private_link_token` is set when the customer opened a private channel through a link
     we gave them (Telegram ``/start <token>``), so the private chat joins the original thread.
     """

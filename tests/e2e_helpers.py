@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+from sqlalchemy import Engine, inspect
 
 from simulator.script import TrafficScript
 from simulator.x import XSimulator
@@ -63,3 +70,32 @@ timeout_seconds = 5
         encoding="utf-8",
     )
     return config
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait for a real process to reach a state (bounded; this is not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_service(
+    config: Path, log: Path, secrets: Mapping[str, str] = SECRET_ENV
+) -> subprocess.Popen[bytes]:
+    """Start `tactful run` as a real process, its output appended to `log`."""
+    env = {**os.environ, **secrets}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tactful.cli", "--config", str(config), "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def db_ready(db: Engine) -> bool:
+    """Return True once the service has created its tables."""
+    return "messages" in inspect(db).get_table_names()

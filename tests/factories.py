@@ -20,6 +20,7 @@ def make_message(
     platform: Platform = Platform.X,
     channel: Channel = Channel.MENTION,
     is_private: bool = False,
+    in_reply_to: str | None = None,
 ) -> IncomingMessage:
     """Build an IncomingMessage with sensible defaults."""
     return IncomingMessage(
@@ -33,5 +34,6 @@ def make_message(
         text=text,
         created_at=BASE_TIME + timedelta(minutes=minutes),
         is_private=is_private,
+        in_reply_to_external_id=in_reply_to,
         raw={"id": external_id, "text": text},
     )

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,19 +17,9 @@ from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.x import XSimulator
 from storage import tables as t
 from storage.db import make_engine
-from tests.e2e_helpers import SECRET_ENV, write_config
+from tests.e2e_helpers import db_ready, start_service, wait_for, write_config
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait for a real process to reach a state (bounded; this is not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def post_burst(sim: XSimulator, start: int, count: int, rng: random.Random) -> list[str]:
@@ -45,23 +31,6 @@ def post_burst(sim: XSimulator, start: int, count: int, rng: random.Random) -> l
         text = template.format(p=rng.choice(PRODUCTS), n=rng.randint(10000, 99999))
         ids.append(sim.post(user_id, f"@acme {text}"))
     return ids
-
-
-def start_service(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **SECRET_ENV}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tactful.cli", "--config", str(config), "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def db_ready(db: Engine) -> bool:
-    from sqlalchemy import inspect
-
-    return "messages" in inspect(db).get_table_names()
 
 
 def counts(db: Engine) -> dict[str, int]:

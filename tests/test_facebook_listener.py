@@ -105,8 +105,8 @@ def test_first_run_reads_one_page_of_recent_comments(
     assert [m.external_id for m in result.messages] == [top, reply]
     first, second = result.messages
     assert first.channel is Channel.COMMENT
-    assert (first.thread_external_id, first.in_reply_to_external_id) == (post, None)
-    assert (second.thread_external_id, second.in_reply_to_external_id) == (post, top)
+    assert (first.thread_external_id, first.in_reply_to_external_id) == (top, None)
+    assert (second.thread_external_id, second.in_reply_to_external_id) == (top, top)
     assert (first.author.external_id, first.author.display_name) == (ALICE, "Alice Martin")
     assert first.created_at == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     assert first.raw["id"] == top

@@ -27,7 +27,7 @@ def test_a_top_level_comment() -> None:
     assert message.platform is Platform.FACEBOOK
     assert message.channel is Channel.COMMENT
     assert message.external_id == TOP
-    assert message.thread_external_id == POST
+    assert message.thread_external_id == TOP  # each customer's comment is a conversation of its own
     assert message.in_reply_to_external_id is None  # the parent is the post itself
     assert (message.author.external_id, message.author.display_name) == ("2001", "Alice Martin")
     assert message.text == "Where is my order? It's been two weeks."
@@ -40,7 +40,7 @@ def test_a_reply_points_at_its_parent_comment() -> None:
     [message], quarantined = parse_webhook(load_fixture("webhook_comment_reply"), PAGE_ID)
     assert quarantined == []
     assert message.in_reply_to_external_id == TOP
-    assert message.thread_external_id == POST
+    assert message.thread_external_id == TOP
     assert message.author.external_id == "2002"
 
 

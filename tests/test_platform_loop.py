@@ -219,7 +219,11 @@ def test_a_heated_facebook_thread_moves_to_a_private_reply(running: Running) -> 
         running.fb.add_user(user, name)
     post = running.fb.add_post("Black Friday deals are live")
     authors = ["2004", "2004", "2011", "2004", "2015"]
-    comments = [running.fb.comment(post, author, text) for author, text in zip(authors, HEATED, strict=True)]
+    first = running.fb.comment(post, authors[0], HEATED[0])
+    comments = [first] + [
+        running.fb.comment(post, author, text, parent_comment_id=first)
+        for author, text in zip(authors[1:], HEATED[1:], strict=True)
+    ]
     for comment in comments:
         payload = running.fb.webhook_payload_for_comment(comment)
         assert post_facebook(running, payload, sign(json.dumps(payload).encode(), APP_SECRET)) == 200
@@ -240,8 +244,10 @@ def test_a_heated_telegram_group_gets_a_deep_link_and_the_private_chat_joins_the
     for user, name in ((501, "dan"), (502, "eve"), (503, "fay")):
         tg.add_user(user, name.title(), username=name)
     authors = [501, 501, 502, 501, 503]
+    previous: int | None = None
     for author, text in zip(authors, HEATED, strict=True):
-        tg.user_says(GROUP, author, text)
+        # A reply chain; Telegram names only the message answered, the store follows the chain.
+        previous = tg.user_says(GROUP, author, text, reply_to=previous)
     running.settle()
 
     invitations = [

@@ -151,7 +151,7 @@ def test_updates_are_normalised_like_the_fixture(
     for message, expected in zip(result.messages, script["expected"], strict=True):
         assert message.external_id == f"{expected['chat']}:{ids[expected['key']]}"
         assert message.channel is Channel(expected["channel"])
-        assert message.thread_external_id == expected["thread"]
+        assert message.thread_external_id == expected["thread"].format_map(ids)
         assert message.author.external_id == expected["author_id"]
         assert message.author.username == expected["username"]
         assert message.author.display_name == expected["display_name"]
