@@ -45,6 +45,8 @@ _WEIGHTS = {
     "pile_on": 0.15,
     "repeat": 0.20,
 }
+_W_NEGATIVITY, _W_PACE, _W_INTENSITY = _WEIGHTS["negativity"], _WEIGHTS["pace"], _WEIGHTS["intensity"]
+_W_PROFANITY, _W_PILE_ON, _W_REPEAT = _WEIGHTS["profanity"], _WEIGHTS["pile_on"], _WEIGHTS["repeat"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ class HeatState:
     components: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
+        """Return a JSON-serialisable dict (it shares `recent` and `components`: states are never mutated)."""
         return {
             "heat": self.heat,
             "negativity": self.negativity,
@@ -83,23 +85,24 @@ class HeatState:
             "last_at": self.last_at,
             "messages": self.messages,
             "customer_messages": self.customer_messages,
-            "recent": [list(entry) for entry in self.recent],
-            "components": dict(self.components),
+            "recent": self.recent,
+            "components": self.components,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeatState:
-        """Rebuild a state from `to_dict` output."""
+        """Rebuild a state from `to_dict` output (after a JSON round trip)."""
+        last_at = data.get("last_at")
         return cls(
             heat=float(data.get("heat", 0.0)),
             negativity=float(data.get("negativity", 0.0)),
             intensity=float(data.get("intensity", 0.0)),
             profanity=float(data.get("profanity", 0.0)),
-            last_at=None if data.get("last_at") is None else float(data["last_at"]),
+            last_at=None if last_at is None else float(last_at),
             messages=int(data.get("messages", 0)),
             customer_messages=int(data.get("customer_messages", data.get("messages", 0))),
-            recent=[(float(t), str(a), int(n)) for t, a, n in data.get("recent", [])],
-            components={str(k): float(v) for k, v in data.get("components", {}).items()},
+            recent=[(float(t), str(a), int(n)) for t, a, n in data.get("recent", ())],
+            components=dict(data.get("components", {})),
         )
 
 
@@ -120,9 +123,10 @@ def update_heat(state: HeatState | None, item: HeatInput) -> HeatState:
     """Return the new state of a thread after one more message (the input state is not modified)."""
     old = state if state is not None else HeatState()
     now = item.created_at.timestamp()
+    last_at = old.last_at
     decay = 1.0
-    if old.last_at is not None and now > old.last_at:
-        decay = 0.5 ** ((now - old.last_at) / HALF_LIFE_SECONDS)
+    if last_at is not None and now > last_at:
+        decay = 0.5 ** ((now - last_at) / HALF_LIFE_SECONDS)
     negativity = old.negativity * decay
     intensity = old.intensity * decay
     profanity = old.profanity * decay
@@ -143,23 +147,32 @@ def update_heat(state: HeatState | None, item: HeatInput) -> HeatState:
     for _, author, is_negative in recent:
         if is_negative:
             negative_per_author[author] = negative_per_author.get(author, 0) + 1
-    components = {
-        "negativity": negativity,
-        "pace": min(1.0, len(recent) / 6),
-        "intensity": intensity,
-        "profanity": profanity,
-        "pile_on": min(1.0, max(0, len(negative_per_author) - 1) / 2),
-        "repeat": min(1.0, max(0, max(negative_per_author.values(), default=0) - 1) / 2),
-    }
-    heat = min(1.0, max(0.0, sum(_WEIGHTS[name] * value for name, value in components.items())))
+    pace = min(1.0, len(recent) / 6)
+    pile_on = min(1.0, max(0, len(negative_per_author) - 1) / 2)
+    repeat = min(1.0, max(0, max(negative_per_author.values(), default=0) - 1) / 2)
+    heat = (
+        _W_NEGATIVITY * negativity
+        + _W_PACE * pace
+        + _W_INTENSITY * intensity
+        + _W_PROFANITY * profanity
+        + _W_PILE_ON * pile_on
+        + _W_REPEAT * repeat
+    )
     return HeatState(
-        heat=round(heat, 4),
+        heat=round(min(1.0, max(0.0, heat)), 4),
         negativity=negativity,
         intensity=intensity,
         profanity=profanity,
-        last_at=max(now, old.last_at) if old.last_at is not None else now,
+        last_at=max(now, last_at) if last_at is not None else now,
         messages=old.messages + 1,
         customer_messages=customer_messages,
         recent=recent,
-        components={name: round(value, 4) for name, value in components.items()},
+        components={
+            "negativity": round(negativity, 4),
+            "pace": round(pace, 4),
+            "intensity": round(intensity, 4),
+            "profanity": round(profanity, 4),
+            "pile_on": round(pile_on, 4),
+            "repeat": round(repeat, 4),
+        },
     )

@@ -101,11 +101,18 @@ def template_fields(text: str) -> frozenset[str]:
     return frozenset(field for _lit, field, _spec, _conv in _FORMATTER.parse(text) if field)
 
 
+_ASCII_CONTROLS_TO_SPACE = {code: " " for code in (*range(0x20), 0x7F)}
+
+
+@functools.lru_cache(maxsize=8192)
 def clean_user_value(raw: str | None, limit: int = MAX_USER_VALUE_CHARS) -> str:
     """Neutralise an untrusted name: no mentions, hashtags, markup, links or control characters; capped."""
     if not raw:
         return ""
-    spaced = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in raw)
+    if raw.isascii():  # the common case: only C0 controls and DEL are in categories C and Z besides space
+        spaced = raw.translate(_ASCII_CONTROLS_TO_SPACE)
+    else:
+        spaced = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in raw)
     unmarked = _MARKUP_CHARS.sub("", spaced)
     words = [word for word in unmarked.split() if not _LINK_LIKE.search(word)]
     text = " ".join(words).strip(_TRIM)

@@ -50,6 +50,8 @@ def test_good_template_text_passes() -> None:
         ("#boycott Jane", "boycott Jane"),
         ("Jane\n\n  Doe\t", "Jane Doe"),
         ("Jane\u202eeoD", "Jane eoD"),
+        ("Bob\x00\x1bSmith\x7f", "Bob Smith"),
+        ("Zoë\u2028Ng\x07", "Zoë Ng"),
         ("{brand} <b>x</b>", "brand bx/b"),
         ("visit https://evil.example now", "visit now"),
         ("see evil.com", "see"),
