@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from moderation.verdict import Category
 from policies.decision import (
     Acknowledge,
     Action,
@@ -69,6 +70,15 @@ class PolicyEngine:
             ]
             for rule in self.policy.rules
         }
+        # Rules in order, per category: a rule restricted to other categories is never tried.
+        self._rules_by_category: dict[Category, list[Rule]] = {
+            category: [
+                rule
+                for rule in self.policy.rules
+                if rule.when.category is None or category in rule.when.category
+            ]
+            for category in Category
+        }
         self._own = {
             platform: {_handle(account) for account in accounts if _handle(account)}
             for platform, accounts in self.policy.brand.own_accounts.items()
@@ -87,7 +97,7 @@ class PolicyEngine:
     def decide(self, ctx: DecisionContext) -> Decision:
         """Return the decision of the first matching rule, or a fallback queue item."""
         own = self.is_own_account(ctx)
-        for rule in self.policy.rules:
+        for rule in self._rules_by_category[ctx.verdict.category]:
             if self._match(rule, ctx, own, explain=False) is not None:
                 reasons = self._match(rule, ctx, own, explain=True) or []
                 return self._apply(rule, reasons, ctx, own)

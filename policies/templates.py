@@ -123,12 +123,17 @@ def clean_user_value(raw: str | None, limit: int = MAX_USER_VALUE_CHARS) -> str:
 
 def name_words(display_name: str | None) -> list[str]:
     """Return the name-like words of a display name (letters with inner ' - .), dropping the rest."""
-    return [word for word in clean_user_value(display_name).split() if _NAME_WORD.match(word)]
+    return list(_name_words(display_name))
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_words(display_name: str | None) -> tuple[str, ...]:
+    return tuple(word for word in clean_user_value(display_name).split() if _NAME_WORD.match(word))
 
 
 def template_values(author: Author, brand: str, dm_link: str | None) -> dict[str, str]:
     """Return the safe mapping of exactly the documented variables for one author."""
-    words = name_words(author.display_name)
+    words = _name_words(author.display_name)
     username = clean_user_value(author.username)
     return {
         "first_name": words[0] if words else username,
@@ -184,10 +189,8 @@ def render(
     variants = variants_by_language[lang]
     usable: list[int] = []
     missing: set[str] = set()
-    for index, text in enumerate(variants):
-        if _template_problems(text):
-            continue
-        empty = {field for field in template_fields(text) if not values.get(field)}
+    for index, fields in _valid_variant_fields(tuple(variants)):
+        empty = {field for field in fields if not values.get(field)}
         if empty:
             missing |= empty
             continue
@@ -202,6 +205,14 @@ def render(
     index = usable[stable_index(f"{template_id}\x00{seed}", len(usable))]
     safe = {name: values.get(name, "") for name in TEMPLATE_VARIABLES}
     return Rendered(template_id, lang, index, variants[index].format_map(safe))
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_variant_fields(variants: tuple[str, ...]) -> tuple[tuple[int, frozenset[str]], ...]:
+    """Return (index, variables used) of each variant whose text is a valid template."""
+    return tuple(
+        (index, template_fields(text)) for index, text in enumerate(variants) if not _template_problems(text)
+    )
 
 
 def _variables_hint() -> str:

@@ -60,15 +60,24 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
         processors[name] = bind.type._cached_bind_processor(dialect)
     names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
 
-    converters = [(i, _memoised(processors[name])) for i, name in enumerate(names) if processors.get(name)]
+    converters = [(i, processors[name]) for i, name in enumerate(names) if processors.get(name)]
     values = _values_getter(names, rows, defaults)
-    params: list[Any] = []
-    for row in rows:
-        row_values = values(row)
-        for index, convert in converters:
-            row_values[index] = convert(row_values[index])
-        params.append(tuple(row_values) if compiled.positional else dict(zip(names, row_values, strict=True)))
+    columns: list[Sequence[Any]] = list(zip(*map(values, rows), strict=True))
+    for index, processor in converters:
+        columns[index] = _convert_column(columns[index], processor)
+    if compiled.positional:
+        params: list[Any] = list(zip(*columns, strict=True))
+    else:
+        params = [dict(zip(names, row_values, strict=True)) for row_values in zip(*columns, strict=True)]
     conn.exec_driver_sql(compiled.string, params)
+
+
+def _convert_column(column: Sequence[Any], processor: Any) -> Sequence[Any]:
+    """Run a bind processor over one column; the very same object in every row (the batch's time) is converted once."""
+    first = column[0]
+    if first is not None and len(set(map(id, column))) == 1:
+        return [processor(first)] * len(column)
+    return [None if value is None else processor(value) for value in column]
 
 
 def _values_getter(names: list[str], rows: Sequence[dict[str, Any]], defaults: dict[str, Any]) -> Any:
@@ -80,22 +89,3 @@ def _values_getter(names: list[str], rows: Sequence[dict[str, Any]], defaults: d
             return lambda row: [getter(row)]
         return lambda row: list(getter(row))
     return lambda row: [row.get(name, defaults.get(name)) for name in names]
-
-
-def _memoised(processor: Any) -> Any:
-    """Wrap a bind processor so a value repeated row after row (a batch's timestamp) is converted once."""
-    last: list[Any] = [_MISSING, None]
-
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        if value is last[0]:
-            return last[1]
-        result = processor(value)
-        last[0], last[1] = value, result
-        return result
-
-    return convert
-
-
-_MISSING = object()
