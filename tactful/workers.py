@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -76,6 +77,8 @@ def run_worker(spec: WorkerSpec) -> None:
     processing = settings.processing
     db = make_engine(settings.storage.url)
     scoring = Moderator()  # loads every model now, before the worker reports ready
+    # The models live as long as the worker: keep the cyclic garbage collector from rescanning them.
+    gc.freeze()
     processor = Processor(
         db,
         scoring,
