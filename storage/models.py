@@ -191,6 +191,26 @@ class ReviewItem(SQLModel, table=True):
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
     due_at: datetime | None = _utc(nullable=True)
+    resolved_at: datetime | None = _utc(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=128)
+    resolution_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class HumanLabel(SQLModel, table=True):
+    """A person's label for a message on one training task; a later label replaces it (history in audit_log)."""
+
+    __tablename__ = "human_labels"
+    __table_args__ = (
+        UniqueConstraint("message_id", "task", name="uq_human_labels_message_task"),
+        Index("ix_human_labels_task_message", "task", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id")
+    task: str = Field(max_length=16)
+    label: str = Field(max_length=16)
+    actor: str = Field(max_length=128)
+    created_at: datetime = _utc()
 
 
 class AuditEntry(SQLModel, table=True):

@@ -12,6 +12,7 @@ from storage import tables as t
 from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
 
 SEND_KINDS = ("public_reply", "direct_message", "private_reply")
+WAITING_STATUSES = ("open", "claimed")  # review items a person has not resolved yet
 
 
 @dataclass(slots=True)
@@ -186,7 +187,7 @@ def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, Thre
             )
         for item_id, thread_id, priority in conn.execute(
             select(r.c.id, r.c.thread_id, r.c.priority).where(
-                and_(r.c.thread_id.in_(part), r.c.status.in_(("open", "claimed")))
+                and_(r.c.thread_id.in_(part), r.c.status.in_(WAITING_STATUSES))
             )
         ).all():
             states[thread_id].open_item_id = item_id
@@ -242,6 +243,64 @@ def own_accounts(conn: Connection) -> set[tuple[str, str]]:
     return {(p, e) for p, e in conn.execute(select(t.accounts.c.platform, t.accounts.c.external_id))}
 
 
+def _waiting_items(conn: Connection, item_ids: list[int]) -> set[int]:
+    """Return which of the items still wait for a person, locking them against a concurrent resolve."""
+    r = t.review_items
+    waiting: set[int] = set()
+    for part in chunks(sorted(item_ids)):
+        query = select(r.c.id).where(and_(r.c.id.in_(part), r.c.status.in_(WAITING_STATUSES)))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        waiting.update(conn.execute(query).scalars())
+    return waiting
+
+
+def _apply_review_updates(conn: Connection, updates: dict[int, dict[str, Any]], now: datetime) -> None:
+    """Add the batch's messages to their threads' waiting items; open a new item where a person resolved it meanwhile."""
+    r = t.review_items
+    waiting = _waiting_items(conn, list(updates))
+    execute_many(
+        conn,
+        update(r)
+        .where(r.c.id == bindparam("item_id"))
+        .values(
+            priority=bindparam("priority"),
+            message_id=bindparam("latest_message_id"),
+            reason=bindparam("latest_reason"),
+            message_count=r.c.message_count + bindparam("added"),
+            updated_at=now,
+        ),
+        [
+            {
+                "item_id": item_id,
+                "priority": u["priority"],
+                "latest_message_id": u["latest_message_id"],
+                "latest_reason": u["latest_reason"],
+                "added": u["added"],
+            }
+            for item_id, u in updates.items()
+            if item_id in waiting
+        ],
+    )
+    reopened = [
+        {
+            "thread_id": u["thread_id"],
+            "message_id": u["latest_message_id"],
+            "platform": u["platform"],
+            "priority": u["priority"],
+            "reason": u["latest_reason"],
+            "status": "open",
+            "message_count": u["added"],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for item_id, u in updates.items()
+        if item_id not in waiting
+    ]
+    if reopened:
+        execute_many(conn, t.review_items.insert(), reopened)
+
+
 def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> None:
     """Apply one batch's verdicts, decisions, outbox rows, review items and thread updates.
 
@@ -295,20 +354,7 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
     if outcome.new_review_items:
         execute_many(conn, t.review_items.insert(), list(outcome.new_review_items.values()))
     if outcome.review_updates:
-        r = t.review_items
-        execute_many(
-            conn,
-            update(r)
-            .where(r.c.id == bindparam("item_id"))
-            .values(
-                priority=bindparam("priority"),
-                message_id=bindparam("latest_message_id"),
-                reason=bindparam("latest_reason"),
-                message_count=r.c.message_count + bindparam("added"),
-                updated_at=now,
-            ),
-            list(outcome.review_updates.values()),
-        )
+        _apply_review_updates(conn, outcome.review_updates, now)
     changed = [(tid, s) for tid, s in outcome.threads.items() if s.changed]
     if changed:
         th = t.threads

@@ -8,11 +8,13 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
 from tactful.errors import ConfigurationError
+from tactful.labels import QUEUE_LABELS, LabelTask
 from tactful.settings import Settings, load_settings
 
 log = logging.getLogger("tactful")
@@ -120,6 +122,84 @@ def cmd_queue_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _actor(args: argparse.Namespace) -> str:
+    """Return --by, else the OS user name."""
+    if args.by:
+        return str(args.by)
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError) as exc:
+        raise ConfigurationError("cannot tell who you are from the OS; pass --by NAME") from exc
+
+
+def _item_id(value: str) -> int:
+    """Parse a review item id as shown by `queue list` (`12` or `#12`)."""
+    try:
+        return int(value.removeprefix("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a review item id: {value!r}") from None
+
+
+def _since(value: str) -> datetime:
+    """Parse --since (ISO date or date-time; UTC unless it says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date: {value!r} (e.g. 2026-01-05)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_queue_action(args: argparse.Namespace) -> int:
+    """Label, resolve or reopen a review item as the person running the command."""
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+    from storage.queue_actions import QueueActionError, label_item, reopen_item, resolve_item
+    from tactful.clock import SystemClock
+
+    actor = _actor(args)
+    engine = make_engine(_settings(args).storage.url)
+    upgrade(engine)
+    now = SystemClock().now()
+    try:
+        if args.queue_command == "label":
+            for applied in label_item(engine, args.item, args.labels, actor, now):
+                was = ""
+                if applied.previous_label:
+                    was = f" (was {applied.previous_label} by {applied.previous_actor})"
+                print(f"#{args.item} {applied.message_ref}: {applied.task} = {applied.label}{was}")
+        else:
+            action = resolve_item if args.queue_command == "resolve" else reopen_item
+            state = action(engine, args.item, actor, now, note=args.note)
+            print(f"#{state.id} {state.status} by {actor}")
+    except (QueueActionError, ValueError) as exc:
+        print(f"tactful: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_export_labels(args: argparse.Namespace) -> int:
+    """Write people's labels of one task as a JSON Lines training file."""
+    from storage.db import make_engine
+    from storage.labels import export_labels, write_jsonl, write_training_file
+    from storage.migrate import upgrade
+
+    engine = make_engine(_settings(args).storage.url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        examples = export_labels(conn, LabelTask(args.task), since=args.since)
+    engine.dispose()
+    if args.out == "-":
+        count = write_jsonl(examples, sys.stdout)
+    else:
+        count = write_training_file(Path(args.out), examples)
+    print(f"exported {count} {args.task} labels to {args.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="tactful", description="Answer first, tactfully.")
@@ -154,6 +234,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--status", help="comma-separated statuses (default open,claimed)")
     p.set_defaults(func=cmd_queue_list)
+    by_help = "who is acting (default: your OS user name)"
+    p = queue.add_parser("label", help="label the message of review item ITEM, for training files")
+    p.add_argument("item", type=_item_id, metavar="ITEM")
+    p.add_argument(
+        "--as",
+        dest="labels",
+        action="append",
+        required=True,
+        type=str.lower,
+        choices=list(QUEUE_LABELS),
+        metavar="LABEL",
+        help=f"{'|'.join(QUEUE_LABELS)}; troll/not_troll are stored as offensive/not_offensive;"
+        " repeat for several tasks",
+    )
+    p.add_argument("--by", metavar="NAME", help=by_help)
+    p.set_defaults(func=cmd_queue_action)
+    for name, text in (("resolve", "mark review item ITEM resolved"), ("reopen", "put a resolved item back")):
+        p = queue.add_parser(name, help=text)
+        p.add_argument("item", type=_item_id, metavar="ITEM")
+        p.add_argument("--note", metavar="TEXT", help="why (kept with the item and in the audit log)")
+        p.add_argument("--by", metavar="NAME", help=by_help)
+        p.set_defaults(func=cmd_queue_action)
+
+    p = sub.add_parser("export-labels", help="write people's queue labels of one task as JSON Lines")
+    p.add_argument("--task", required=True, choices=[task.value for task in LabelTask])
+    p.add_argument(
+        "--out", required=True, metavar="FILE", help="{id, text, label} lines go here (- for stdout)"
+    )
+    p.add_argument(
+        "--since", type=_since, metavar="DATE", help="only labels given from this ISO date on (UTC)"
+    )
+    p.set_defaults(func=cmd_export_labels)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="apply migrations")

@@ -371,7 +371,13 @@ class Processor:
         if thread.open_item_id is not None:
             thread.open_item_priority = max(thread.open_item_priority, action.priority)
             update = outcome.review_updates.setdefault(
-                thread.open_item_id, {"item_id": thread.open_item_id, "added": 0}
+                thread.open_item_id,
+                {
+                    "item_id": thread.open_item_id,
+                    "thread_id": thread_id,
+                    "platform": row.platform,
+                    "added": 0,
+                },
             )
             update.update(
                 priority=thread.open_item_priority,
