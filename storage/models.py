@@ -41,6 +41,11 @@ class Author(SQLModel, table=True):
     is_bot: bool = False
     first_seen_at: datetime = _utc()
     last_seen_at: datetime = _utc()
+    # History the moderator weighs (moderation/history.py), counted as batches are processed.
+    messages_processed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    troll_verdicts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    first_message_at: datetime | None = _utc(nullable=True)
+    last_troll_at: datetime | None = _utc(nullable=True)
 
 
 class Thread(SQLModel, table=True):

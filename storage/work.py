@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
 from storage import tables as t
 from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
@@ -36,6 +36,10 @@ class PendingMessage:
     language_hint: str | None
     is_private: bool
     private_link_token: str | None = None
+    author_messages: int = 0
+    author_trolls: int = 0
+    author_first_message_at: datetime | None = None
+    author_last_troll_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +77,27 @@ class BatchOutcome:
     threads: dict[int, ThreadState] = field(default_factory=dict)
     private_links: list[dict[str, Any]] = field(default_factory=list)  # links handed out
     thread_links: list[dict[str, Any]] = field(default_factory=list)  # private chats opened from them
+    author_history: dict[int, AuthorCounts] = field(default_factory=dict)  # by author id
+
+
+@dataclass(slots=True)
+class AuthorCounts:
+    """What one batch adds to an author's history counters."""
+
+    messages: int = 0
+    trolls: int = 0
+    first_message_at: datetime | None = None
+    last_troll_at: datetime | None = None
+
+    def add(self, created_at: datetime, troll: bool) -> None:
+        """Count one processed message."""
+        self.messages += 1
+        if self.first_message_at is None or created_at < self.first_message_at:
+            self.first_message_at = created_at
+        if troll:
+            self.trolls += 1
+            if self.last_troll_at is None or created_at > self.last_troll_at:
+                self.last_troll_at = created_at
 
 
 class ConcurrentProcessing(Exception):
@@ -151,6 +176,10 @@ def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessag
             m.c.language_hint,
             m.c.is_private,
             m.c.private_link_token,
+            a.c.messages_processed,
+            a.c.troll_verdicts,
+            a.c.first_message_at,
+            a.c.last_troll_at,
         )
         .join(a, a.c.id == m.c.author_id)
         .join(th, th.c.id == m.c.thread_id)
@@ -301,6 +330,46 @@ def _apply_review_updates(conn: Connection, updates: dict[int, dict[str, Any]], 
         execute_many(conn, t.review_items.insert(), reopened)
 
 
+def _add_author_history(conn: Connection, counts: dict[int, AuthorCounts]) -> None:
+    """Add the batch's processed messages and troll verdicts to each author's counters."""
+    a = t.authors
+    first = bindparam("first_at", type_=a.c.first_message_at.type)
+    last_troll = bindparam("last_troll", type_=a.c.last_troll_at.type)
+    execute_many(
+        conn,
+        update(a)
+        .where(a.c.id == bindparam("aid"))
+        .values(
+            messages_processed=a.c.messages_processed + bindparam("added"),
+            troll_verdicts=a.c.troll_verdicts + bindparam("trolls"),
+            first_message_at=case(
+                (or_(a.c.first_message_at.is_(None), a.c.first_message_at > first), first),
+                else_=a.c.first_message_at,
+            ),
+            last_troll_at=case(
+                (
+                    and_(
+                        last_troll.is_not(None),
+                        or_(a.c.last_troll_at.is_(None), a.c.last_troll_at < last_troll),
+                    ),
+                    last_troll,
+                ),
+                else_=a.c.last_troll_at,
+            ),
+        ),
+        [
+            {
+                "aid": author_id,
+                "added": c.messages,
+                "trolls": c.trolls,
+                "first_at": c.first_message_at,
+                "last_troll": c.last_troll_at,
+            }
+            for author_id, c in counts.items()
+        ],
+    )
+
+
 def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> None:
     """Apply one batch's verdicts, decisions, outbox rows, review items and thread updates.
 
@@ -355,6 +424,8 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
         execute_many(conn, t.review_items.insert(), list(outcome.new_review_items.values()))
     if outcome.review_updates:
         _apply_review_updates(conn, outcome.review_updates, now)
+    if outcome.author_history:
+        _add_author_history(conn, outcome.author_history)
     changed = [(tid, s) for tid, s in outcome.threads.items() if s.changed]
     if changed:
         th = t.threads

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from bots.base import PrivateRoute, SendKind
 from moderation.classifier import ModerationInput
 from moderation.heat import HeatInput, HeatState, update_heat
-from moderation.verdict import Verdict
+from moderation.history import AuthorHistory, apply_history
+from moderation.verdict import Category, Verdict
 from policies.decision import (
     Acknowledge,
     Action,
@@ -25,6 +26,7 @@ from policies.decision import (
     QueueForReview,
 )
 from storage.work import (
+    AuthorCounts,
     AuthorSendState,
     BatchOutcome,
     ConcurrentProcessing,
@@ -231,6 +233,7 @@ class Processor:
         thread = batch.threads[row.thread_id]
         author = batch.authors[row.author_id]
         from_own = (row.platform, row.author_external_id) in batch.own
+        verdict = self._weigh_history(row, verdict, batch)
         state = batch.heat.get(row.thread_id)
         if state is None and thread.heat_state:
             state = HeatState.from_dict(thread.heat_state)
@@ -284,6 +287,21 @@ class Processor:
         for action in decision.actions:
             self._apply(action, row, decision, route, batch, linked_thread_id or row.thread_id)
         return ProcessedMessage(message=message, verdict=verdict, decision=decision, heat=thread.heat)
+
+    def _weigh_history(self, row: PendingMessage, verdict: Verdict, batch: _Batch) -> Verdict:
+        """Adjust the verdict for the author's history, then count this message in it."""
+        history = batch.histories.get(row.author_id)
+        if history is None:
+            history = batch.histories[row.author_id] = AuthorHistory(
+                row.author_messages, row.author_trolls, row.author_first_message_at, row.author_last_troll_at
+            )
+        verdict = apply_history(verdict, history, row.created_at)
+        history.record(verdict, row.created_at)
+        counts = batch.outcome.author_history.get(row.author_id)
+        if counts is None:
+            counts = batch.outcome.author_history[row.author_id] = AuthorCounts()
+        counts.add(row.created_at, verdict.category is Category.TROLL)
+        return verdict
 
     def _private_chat_opened(self, row: PendingMessage, original_thread_id: int, batch: _Batch) -> Decision:
         """Join a private chat opened from our link to the original thread and its queue item."""
@@ -421,6 +439,7 @@ class _Batch:
     links: dict[str, int]
     outcome: BatchOutcome
     heat: dict[int, HeatState] = field(default_factory=dict)
+    histories: dict[int, AuthorHistory] = field(default_factory=dict)  # by author id, as of each message
 
 
 def _verdict_row(message_id: int, verdict: Verdict, now: Any) -> dict[str, Any]:
