@@ -245,7 +245,9 @@ def _normalise_message(message: Any, bot_username: str) -> IncomingMessage | str
         text=text,
         created_at=datetime.fromtimestamp(date, UTC),
         in_reply_to_external_id=reply_ref,
-        language_hint=_language(sender.get("language_code")),
+        # No language hint: a sender's `language_code` is the language of their Telegram app, not of
+        # the message (an English complaint from a phone set to Polish is still English).
+        language_hint=None,
         is_private=channel is Channel.DIRECT,
         private_link_token=_start_token(text, bot_username) if channel is Channel.DIRECT else None,
         raw=message,
@@ -295,13 +297,6 @@ def _display_name(sender: dict[str, Any]) -> str | None:
         part for part in (sender.get("first_name"), sender.get("last_name")) if isinstance(part, str) and part
     ]
     return " ".join(parts) or None
-
-
-def _language(code: Any) -> str | None:
-    """Telegram sends IETF tags ("en", "pt-br"); keep the primary language."""
-    if not isinstance(code, str) or not code:
-        return None
-    return code.split("-", 1)[0].lower()
 
 
 def _same_username(candidate: Any, bot_username: str) -> bool:
