@@ -2,7 +2,8 @@
 
 Decision order for a message in English (or undetermined language):
 1. spam: `spam >= 0.6` and no real problem;
-2. troll: an insult aimed at a person or derision (`insult >= 1`, or mockery) and *no real
+2. troll: an insult aimed at a person, derision (`insult >= 1`, or mockery) or condescension
+   aimed at customers or staff (`condescension >= 1`, the polite troll) and *no real
    problem* (no problem phrase, and not a complaint keyword with `complaint >= 0.5`). Profanity alone never makes a troll: an
    angry customer with a real problem is a complaint, whatever their language;
    Its confidence (`troll_confidence`) reaches 0.7, where the default policy ignores trolls,
@@ -11,10 +12,17 @@ Decision order for a message in English (or undetermined language):
 4. complaint: `complaint >= 0.5` (see `complaint_probability`; a solved problem told as
    thanks, `resolved`, counts against it);
 5. question: a "?" or an interrogative opening;
-6. praise: praise cues and positive sentiment (and no sarcasm);
+6. praise: praise cues or a solved problem, with positive sentiment (praise cues with a solved
+   problem need only a tone that is not negative), and no sarcasm;
 7. otherwise other.
-Any other language gets category "other" with low confidence (<= 0.3), never troll: the
-lexicons are English, and policy routes low-confidence verdicts to humans.
+With trained models (`Moderator(trained=load_models(dir))`, see `moderation.trained`), English-like
+messages take their complaint score, toxicity and sentiment label from the models
+(`moderation.trained_decision`), and a trained complaint score >= 0.5 is a real problem by itself
+(no spam, no troll) and outranks the plain-question rule 3; the order is otherwise the same.
+Any other language is decided by `moderation.non_english`: never troll, confidence <= 0.3
+(the lexicons are English, and policy routes low-confidence verdicts to humans), "spam" only
+for spam cues with a link, a complaint score under 0.5 from language-independent cues, and
+the English toxicity model's score capped unless there is swearing it can read.
 """
 
 from __future__ import annotations
@@ -23,13 +31,21 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
+from moderation.condescension import condescension_reason
 from moderation.language import detect_languages
+from moderation.non_english import decide_non_english
 from moderation.rules import DEFAULT_KEYWORDS, KeywordMatcher, RuleScorer
+from moderation.sarcasm import sarcasm_reason
 from moderation.scorer import Scorer, check_scores
 from moderation.sentiment import VaderScorer
 from moderation.toxicity import ToxicityScorer
+from moderation.trained_decision import trained_overrides
 from moderation.verdict import Category, Sentiment, Verdict
+
+if TYPE_CHECKING:
+    from moderation.trained import TrainedModels
 
 MODEL_NAME = "default-v1"
 
@@ -42,7 +58,6 @@ PROBLEM_NEUTRAL_CEILING = 0.05
 
 SPAM_THRESHOLD = 0.6
 COMPLAINT_THRESHOLD = 0.5
-NON_ENGLISH_CONFIDENCE = 0.3
 ENGLISH_LIKE = frozenset({"en", "und"})
 # Complaint keywords that name a service rather than a problem: a question that only mentions
 # these ("is there a warranty abroad?", "can I cancel my order?") is a question.
@@ -89,12 +104,21 @@ def default_scorers(keywords: tuple[str, ...] = DEFAULT_KEYWORDS) -> tuple[Score
     return (VaderScorer(), ToxicityScorer(), RuleScorer(keywords))
 
 
-def sentiment_label(compound: float, problem: float = 0.0) -> Sentiment:
-    """Map a VADER compound score to a label; a stated problem makes a text without positive words negative."""
-    if compound <= NEGATIVE_AT_OR_BELOW or (problem > 0 and compound < PROBLEM_NEUTRAL_CEILING):
+def sentiment_label(
+    compound: float, problem: float = 0.0, sarcasm: float = 0.0, solved: float = 0.0
+) -> Sentiment:
+    """Map a VADER compound score to a label; a stated problem makes a text without positive words negative.
+
+    Sarcasm over a harm ("thanks for breaking my phone") is negative whatever VADER says; a solved
+    problem told with praise (`solved`: "it died on Friday, replaced by Monday. Fantastic service")
+    is positive unless VADER reads it as negative.
+    """
+    if compound <= NEGATIVE_AT_OR_BELOW or sarcasm:
         return Sentiment.NEGATIVE
-    if compound >= POSITIVE_AT_OR_ABOVE:
+    if compound >= POSITIVE_AT_OR_ABOVE or solved:
         return Sentiment.POSITIVE
+    if problem > 0 and compound < PROBLEM_NEUTRAL_CEILING:
+        return Sentiment.NEGATIVE
     return Sentiment.NEUTRAL
 
 
@@ -117,13 +141,23 @@ class Moderator:
     model = MODEL_NAME
 
     def __init__(
-        self, keywords: Sequence[str] = DEFAULT_KEYWORDS, scorers: Sequence[Scorer] | None = None
+        self,
+        keywords: Sequence[str] = DEFAULT_KEYWORDS,
+        scorers: Sequence[Scorer] | None = None,
+        trained: TrainedModels | None = None,
     ) -> None:
         self._keywords = KeywordMatcher(keywords)
         self._keywords_counted = scorers is None
         self._scorers: tuple[Scorer, ...] = (
             tuple(scorers) if scorers is not None else default_scorers(tuple(keywords))
         )
+        # Trained models (`moderation.trained`) wrap the scorers, which give them their dense signals.
+        self._trained = trained is not None
+        if trained is not None:
+            from moderation.trained import TrainedScorer
+
+            self._scorers = (TrainedScorer(trained, self._scorers),)
+            self.model = trained.name
 
     def classify_texts(self, texts: Sequence[str]) -> list[Verdict]:
         """Classify plain texts (no language hints)."""
@@ -164,12 +198,23 @@ class Moderator:
         )
         signals["language_confidence"] = language_confidence
         complaint = complaint_probability(signals)
-        sentiment = sentiment_label(compound, signals.get("problem", 0.0))
+        sentiment = sentiment_label(
+            compound,
+            signals.get("problem", 0.0),
+            signals.get("sarcasm", 0.0),
+            signals.get("resolved", 0.0) if signals.get("praise") else 0.0,
+        )
+        trained_notes: list[str] = []
+        if self._trained and language in ENGLISH_LIKE:
+            complaint, toxicity, sentiment, trained_notes = trained_overrides(
+                signals, complaint, toxicity, sentiment
+            )
         if language not in ENGLISH_LIKE:
-            category, confidence = Category.OTHER, min(NON_ENGLISH_CONFIDENCE, language_confidence / 3)
-            reasons = [f"language {language}: English lexicons do not apply, needs a human"]
+            category, confidence, complaint, toxicity, reasons = decide_non_english(
+                text, signals, language, language_confidence
+            )
         else:
-            category, confidence, reasons = _categorise(signals, complaint, keywords)
+            category, confidence, reasons = _categorise(signals, complaint, keywords, text)
             if category is Category.TROLL:
                 # A troll verdict means "no real problem": the complaint score must say so too,
                 # or policies that guard angry customers by complaint score would contradict it.
@@ -181,6 +226,7 @@ class Moderator:
         if keywords:
             parts.append("keywords: " + ", ".join(keywords))
         parts.extend(reasons)
+        parts.extend(trained_notes)
         return Verdict(
             category=category,
             sentiment=sentiment,
@@ -192,18 +238,20 @@ class Moderator:
             explanation="; ".join(parts),
             keywords=keywords,
             signals=signals,
-            model=MODEL_NAME,
+            model=self.model,
         )
 
 
 def troll_confidence(signals: Mapping[str, float]) -> float:
     """Confidence 0.3..0.95 that a message with aimed abuse and no real problem is a troll.
 
-    Grows with the strength of the abuse (`insult + mockery`, capped at 1) and with
-    profanity on top of it; complaint vocabulary without a stated problem (keywords) and a
+    Grows with the strength of the abuse (`insult + mockery + condescension / 2`, capped at 1)
+    and with profanity on top of it; complaint vocabulary without a stated problem (keywords) and a
     question lower it, as they hint at a customer who is only venting.
     """
-    strength = min(1.0, signals.get("insult", 0.0) + signals.get("mockery", 0.0))
+    strength = min(
+        1.0, signals.get("insult", 0.0) + signals.get("mockery", 0.0) + signals.get("condescension", 0.0) / 2
+    )
     confidence = 0.4 + 0.5 * strength
     if signals.get("profanity", 0.0) >= 0.5:
         confidence += 0.05
@@ -232,31 +280,44 @@ def plain_question(signals: Mapping[str, float], keywords: Sequence[str] = ()) -
 
 
 def _categorise(
-    signals: Mapping[str, float], complaint: float, keywords: Sequence[str] = ()
+    signals: Mapping[str, float], complaint: float, keywords: Sequence[str] = (), text: str = ""
 ) -> tuple[Category, float, list[str]]:
-    """Apply the decision order to an English-like message: (category, confidence, reasons)."""
+    """Apply the decision order to an English-like message: (category, confidence, reasons).
+
+    `text` is only read to name the evidence of sarcasm and condescension in the reasons.
+    """
     reasons: list[str] = []
     insult = signals.get("insult", 0.0)
     mockery = signals.get("mockery", 0.0)
     profanity = signals.get("profanity", 0.0)
     spam = signals.get("spam", 0.0)
     problem = signals.get("problem", 0.0)
-    real_problem = problem > 0 or (signals.get("keyword_hits", 0.0) > 0 and complaint >= COMPLAINT_THRESHOLD)
-    aimed = insult >= 1.0 or (insult > 0 and mockery > 0) or mockery >= 0.5
-    if aimed:
+    # A trained complaint model (`trained_complaint`) is trusted on its own to say there is a problem.
+    model_says_complaint = "trained_complaint" in signals and complaint >= COMPLAINT_THRESHOLD
+    real_problem = (
+        problem > 0
+        or (signals.get("keyword_hits", 0.0) > 0 and complaint >= COMPLAINT_THRESHOLD)
+        or model_says_complaint
+    )
+    abuse = insult >= 1.0 or (insult > 0 and mockery > 0) or mockery >= 0.5
+    condescension = signals.get("condescension", 0.0) >= 1.0
+    aimed = abuse or condescension
+    if abuse:
         reasons.append("insult aimed at a person" if insult >= 1.0 else "derision or insults")
-    elif profanity >= 0.5:
+    if condescension:
+        reasons.append(condescension_reason(text))
+    if not aimed and profanity >= 0.5:
         reasons.append("profanity present but no insult aimed at a person")
     if problem:
         reasons.append(f"problem phrases {int(problem)}")
     if signals.get("sarcasm"):
-        reasons.append("sarcasm over a problem")
+        reasons.append(sarcasm_reason(text))
 
     if spam >= SPAM_THRESHOLD and not real_problem:
         return Category.SPAM, spam, [f"spam cues {spam:.2f}", *reasons]
     if aimed and not real_problem:
         return Category.TROLL, troll_confidence(signals), [*reasons, "no real problem"]
-    if plain_question(signals, keywords):
+    if plain_question(signals, keywords) and not model_says_complaint:
         return (
             Category.QUESTION,
             0.5 + 0.5 * (1.0 - complaint),
@@ -268,6 +329,9 @@ def _categorise(
         return Category.COMPLAINT, complaint, [f"complaint score {complaint:.2f}", *reasons]
     if signals.get("question"):
         return Category.QUESTION, 0.5 + 0.5 * (1.0 - complaint), reasons
-    if signals.get("praise") and signals.get("sentiment_compound", 0.0) > 0.2 and not signals.get("sarcasm"):
+    compound = signals.get("sentiment_compound", 0.0)
+    solved = signals.get("resolved", 0.0) > 0 and compound > NEGATIVE_AT_OR_BELOW
+    praised = signals.get("praise") and (compound > 0.2 or solved)
+    if (praised or (solved and compound > 0.2)) and not signals.get("sarcasm"):
         return Category.PRAISE, min(1.0, 0.5 + signals.get("sentiment_compound", 0.0) / 2), reasons
     return Category.OTHER, 0.5 + (COMPLAINT_THRESHOLD - complaint), reasons

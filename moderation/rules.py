@@ -2,18 +2,23 @@
 
 Signals (one float per text):
 - `problem`: count of problem phrases ("never arrived", "not working", "charged twice",
-  "still waiting", "no response"...), the strongest sign of a customer with a real problem.
+  "still waiting", "no response", harm done to the customer's things: "deleted all my photos",
+  "locked out", "the pocket has ripped"...), the strongest sign of a customer with a real problem.
+  Set phrases of eagerness ("can't wait") and durations of a feat ("rich in 2 weeks") are not problems.
 - `keyword_hits`: count of distinct complaint keywords (see `DEFAULT_KEYWORDS`) present.
 - `negation`: count of negations ("not", "never", "n't", "no"...).
 - `grievance`: count of grievance cues ("why is", "supposed to", "still", "again",
   "seriously", "please fix", "having problems"...).
 - `first_person`: 1.0 when the author speaks about themselves ("my order", "I", "we").
 - `question`: 1.0 for a question (a "?" or an interrogative opening), else 0.
-- `praise`: count of praise cues ("thank you", "love", "awesome", "great service"...).
+- `praise`: count of praise cues ("thank you", "love", "awesome", "great service"...); 0 when
+  the text is sarcastic, as its praise is ironic.
 - `resolved`: count of statements of a solved problem ("sorted out my replacement",
   "refunded me", "arrived today", "quick response"), negated ones ("still not fixed") aside.
-- `sarcasm`: 1.0 when an ironic opener meets a problem ("great, another broken phone").
-- `spam`: 0..1 from links with promo words, crypto, "DM me for", follower selling.
+- `sarcasm`: 1.0 when praise or thanks wraps a harm done to the customer ("great, another broken
+  phone", "thanks for breaking my phone"), and no solved problem is told; see `moderation.sarcasm`.
+- `spam`: 0..1 from links with promo words, crypto, "DM me for", follower selling, prize claims
+  ("you have been selected", "claim here"), contact "on WhatsApp", guaranteed returns.
 - `caps_ratio`: share of letters in capitals in words of 2+ letters (0..1).
 - `repeated_punct`: count of runs like "!!", "???", "?!?!".
 - `mentions`, `urls`: counts of @mentions and links.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from moderation.sarcasm import sarcasm_evidence
 from moderation.textgate import GatedPattern, GateSet, normalise, words_of
 
 DEFAULT_KEYWORDS: tuple[str, ...] = (
@@ -93,9 +99,10 @@ _DURATION = r"(?:hours?|days?|weeks?|months?)"
 # Problem phrases, one gated regex per family; `problem` is the total number of matches.
 _PROBLEM_RULES: tuple[GatedPattern, ...] = (
     _rule(
-        r"\b(?:never|not|still\s+(?:not|haven'?t|hasn'?t))\s+(?:arrived|received|delivered|got|came|shipped|"
-        r"refunded|fixed|resolved|heard|responded|answered|working|work|loading|charging|connecting)\b",
-        "never not still",
+        r"\b(?:never|not|stopped|still\s+(?:not|haven'?t|hasn'?t))\s+(?:arrived|received|delivered|got|came|shipped|"
+        r"refunded|fixed|resolved|heard|responded|answered|working|work|loading|charging|connecting|cooling|heating|"
+        r"syncing|printing|draining|spinning|updating|responding)\b",
+        "never not stopped still",
     ),
     _rule(
         rf"\b{_NEG}\s+(?:even\s+)?(?:work|working|load|loading|open|start|connect|charge|charging|turn\s+on|"
@@ -105,9 +112,9 @@ _PROBLEM_RULES: tuple[GatedPattern, ...] = (
         "haven hasnt hasn still unable",
     ),
     _rule(
-        r"\b(?:charged|billed)\s+(?:me\s+)?(?:twice|two\s+times|double|again|for\s+something)\b"
+        r"\b(?:charged|billed|charging|billing)\s+(?:me\s+)?(?:twice|two\s+times|double|again|for\s+something)\b"
         r"|\bdouble[\s-]charged\b|\bovercharg\w*",
-        "charged billed double",
+        "charged billed charging billing double",
         ("overcharg",),
     ),
     _rule(
@@ -119,20 +126,23 @@ _PROBLEM_RULES: tuple[GatedPattern, ...] = (
         "been was kept keep",
     ),
     _rule(
-        r"\bno\s+(?:response|reply|answer|one\s+(?:answers|responds|replied|helps)|help|refund|signal|service|"
+        r"\b(?:no|zero)\s+(?:responses?|repl(?:y|ies)|answers?|one\s+(?:answers|responds|replied|helps)|help|refund|signal|service|"
         r"internet|power|wifi|water|heat|updates?|word|email|call\s*back|tracking|sound|connection|coverage)\b",
-        "no",
+        "no zero",
     ),
     _rule(
-        r"\b(?:is|are|was|were|keeps?|been|went|goes|still)\s+(?:down|broken|dead|missing|late|delayed|"
-        r"cancell?ed|faulty|damaged|defective|crashing|freezing|glitching|lagging|wrong|out\s+of\s+stock)\b",
+        r"\b(?:got|gets)\s+(?:cancell?ed|delayed|lost|damaged|broken|stuck)\b"
+        r"|\b(?:is|are|was|were|keeps?|been|went|goes|still)\s+(?:down|broken|dead|missing|late|delayed|"
+        r"cancell?ed|faulty|damaged|defective|crashing|freezing|glitching|lagging|wrong|out\s+of\s+stock)\b"
+        r"|\bbeen\s+(?:lost|stolen)\b",
         "down broken dead missing late delayed cancelled canceled faulty damaged defective crashing freezing "
-        "glitching lagging wrong out",
+        "glitching lagging wrong out lost stuck stolen",
     ),
     _rule(
         r"\b(?:broken|damaged|defective|faulty|cracked|smashed|leaking|expired|mouldy|moldy|stale|rotten|"
         r"raw|undercooked|cold)\s+(?:on\s+arrival|item|product|phone|screen|box|package|parcel|order|bottle|"
-        r"food|meal|burger|pizza|laptop|device|unit|tv|part|parts|charger|when|after)\b",
+        r"food|meal|burger|pizza|fries|chips|coffee|drink|sandwich|chicken|laptop|device|unit|tv|part|parts|charger|"
+        r"when|after)\b",
         "broken damaged defective faulty cracked smashed leaking expired mouldy moldy stale rotten raw "
         "undercooked cold",
     ),
@@ -170,14 +180,64 @@ _PROBLEM_RULES: tuple[GatedPattern, ...] = (
     ),
     _rule(
         rf"\b{_DURATION}\s+(?:now|later|and\s+still|on\s+hold|waiting|late|overdue)\b"
-        rf"|\b(?:\d+|two|three|four|five|six|several|many)\s+(?:{_DURATION}|times)\b",
+        rf"|\b(?<!\bin\s)(?:\d+|two|three|four|five|six|several|many)\s+(?:{_DURATION}|times)\b",
         "hour hours day days week weeks month months times",
     ),
-    _rule(r"\b(?:can'?t|cannot|unable\s+to|won'?t\s+let\s+me)\b", "can cant cannot unable won wont"),
+    # "can't" states a problem, except in set phrases of eagerness or praise ("can't wait", "can't fault").
+    _rule(
+        r"\b(?:can'?t|cannot)\b(?!\s+(?:wait|get\s+enough|thank|recommend|fault|complain|go\s+wrong|beat)\b"
+        r"(?!\s+(?:any|much)\s+longer|\s+forever|\s+any\s*more))"
+        r"|\bunable\s+to\b|\bwon'?t\s+let\s+me\b",
+        "can cant cannot unable won wont",
+    ),
     _rule(
         r"\b(?:doesn'?t|didn'?t|don'?t|isn'?t|wasn'?t|won'?t|aren'?t|haven'?t|hasn'?t)\s+(?:work|arrive|"
         r"show|come|load|respond|help|care|answer)",
         "doesn doesnt didn didnt don dont isn isnt wasn wasnt won wont aren arent haven havent hasn hasnt",
+    ),
+    # Harm done to the customer's things or account ("broke my phone", "deletes all my settings").
+    _rule(
+        r"\b(?<!\bi\s)(?<!\bwe\s)(?:break(?:s|ing)?|broke|delet(?:es|ed|ing)|wip(?:es|ed|ing)|eras(?:es|ed|ing)|corrupt(?:s|ed|ing)|"
+        r"destroy(?:s|ed|ing)|ruin(?:s|ed|ing)|los(?:es|ing)|bricked|melted|shred(?:s|ded)|snap(?:s|ped)|"
+        r"scratched|leak(?:s|ed|ing)|overheat(?:s|ed|ing)|exploded)\s+(?:all\s+|half\s+|both\s+)?(?:of\s+)?"
+        r"(?:my|our|me|us|apart|after|within|everywhere|all\s+over|on\s+(?:day|the\s+first))\b"
+        r"|\bcould\s+have\s+(?:killed|burn(?:ed|t)|hurt|injured|electrocuted|poisoned)\b|\bcaught\s+(?:on\s+)?fire\b",
+        "break breaks breaking broke deletes deleted deleting wipes wiped wiping erases erased erasing corrupts "
+        "corrupted corrupting destroys destroyed destroying ruins ruined ruining loses losing bricked melted "
+        "shreds shredded snaps snapped scratched leaks leaked leaking overheats overheated overheating exploded "
+        "killed burned burnt hurt injured electrocuted poisoned fire",
+    ),
+    # Damage to the goods ("the pocket has ripped", "a ripped dress", "a massive rip down the side").
+    _rule(
+        r"\b(?:has|have|had|was|were|is|are|arrived|came|got|already)\s+(?:\w+\s+)?(?:ripped|torn|stained|dented|"
+        r"chipped|scratched|cracked|smashed|shattered)\b|\b(?:a|an)\s+(?:ripped|torn|stained|dented|chipped|scratched|"
+        r"shattered)\s+\w+|\b(?:a|an)\s+(?:(?:massive|big|huge|large|small|deep)\s+)?(?:rip|tear|hole|stain|dent|"
+        r"crack|scratch|chip)s?\s+(?:in|on|down|across|along|all\s+over)\b",
+        "ripped torn stained dented chipped scratched cracked smashed shattered rip rips tear tears hole holes stain "
+        "stains dent dents crack cracks scratch scratches chip chips",
+    ),
+    # A connection that keeps failing ("the wi-fi drops every ten minutes").
+    _rule(
+        r"\b(?:drops?|dropped|dropping|disconnects?|disconnected|disconnecting|cuts?\s+out|cutting\s+out|buffers|"
+        r"buffering)\s+(?:out\s+)?(?:every|all\s+the\s+time|constantly|randomly|again|mid[\s-])",
+        "drop drops dropped dropping disconnect disconnects disconnected disconnecting cut cuts cutting buffers "
+        "buffering",
+    ),
+    # Locked out, cut off, hung up on, sent round in circles.
+    _rule(
+        r"\b(?:logs?|logged|logging|kicks?|kicked|kicking|locks?|locked|locking|throws?|threw)\s+(?:me|us)\s+out\b"
+        r"|\blocked\s+out\b|\bcut\s+(?:me\s+|us\s+)?off\b|\b(?:hangs?|hung)\s+up\s+on\s+(?:me|us)\b"
+        r"|\b(?:round|around)\s+in\s+circles\b",
+        "log logs logged logging kick kicks kicked kicking lock locks locked locking throw throws threw cut hang "
+        "hangs hung circles",
+    ),
+    # A delivery that is not here ("says delivered but it isn't here") or took far too long.
+    _rule(
+        r"\b(?:isn'?t|is\s+not|wasn'?t|not|never|hasn'?t|haven'?t)\s+(?:here|turned\s+up|showed\s+up|shown\s+up|"
+        r"come\s+through|came\s+through)\b|\b(?:says|said|shows|showing|marked)\s+(?:as\s+|it\s+was\s+)?delivered\b"
+        r"|(?<!only\s)(?<!just\s)\btook\s+(?:over\s+|nearly\s+|almost\s+|more\s+than\s+)?(?:(?:a|an)\s+(?:week|month|"
+        r"fortnight)|(?:\d+|two|three|four|five|six)\s+(?:weeks|months))\b|\btook\s+(?:ages|forever)\b",
+        "here turned showed shown come came delivered took",
     ),
 )
 _NEGATION = re.compile(
@@ -197,11 +257,11 @@ _GRIEVANCE = re.compile(
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|me|mine|we|our|us)\b")
 _QUESTION_OPENING = re.compile(
-    r"^(?:\s*(?:@\w+\s*)*)(?:hi|hello|hey)?[\s,!.]*(?:how|what|when|where|why|who|which|can|could|would|will|"
+    r"^(?:\s*(?:@\w+\s*)*)(?:hi|hello|hey)?[\s,!.]*(?:how|what|when|where|why|who|which|can(?!'t)|could|would|will|"
     r"is|are|do|does|did|should|may|any|anyone|has|have)\b",
 )
 _PRAISE = re.compile(
-    r"\b(?:thanks?(?:\s+(?:you|u|so\s+much|a\s+million))?|thx|ty|love(?:d|s)?|loving|awesome|amazing|excellent|"
+    r"\b(?:thanks?(?:\s+(?:you|u|so\s+much|a\s+million))?|thx|ty|cheers|love(?:d|s)?|loving|awesome|amazing|excellent|"
     r"brilliant|fantastic|wonderful|superb|outstanding|great\s+(?:job|service|work|team|experience|support|"
     r"product|food|stuff)|well\s+done|kudos|shout\s*out|props\s+to|appreciate\w*|impressed|happy\s+with|"
     r"best\s+(?:ever|service|customer|company|team|app|purchase|buy|decision|thing|investment)|perfect|"
@@ -211,7 +271,8 @@ _PRAISE = re.compile(
 # A problem that has been solved ("sorted out my replacement", "refunded me", "arrived today"):
 # told as thanks, it is praise, not a complaint. Ignored when a negation comes just before it.
 _RESOLVED = re.compile(
-    r"\b(?:sorted|fixed|resolved|solved|replaced|refunded)\b|\bfor\s+(?:sorting|fixing|resolving)\b"
+    r"\b(?:sorted|fixed|resolved|solved|replaced|refunded)\b|\bfor\s+(?:sorting|fixing|resolving|replacing|repairing|"
+    r"refunding)\b"
     r"|\b(?:arrived|came|delivered)\s+(?:today|this\s+morning|yesterday|early|quickly|on\s+time|safely|"
     r"in\s+(?:one\s+piece|perfect\s+condition))\b"
     r"|\b(?:quick|fast|speedy|prompt|swift)\s+(?:response|reply|delivery|service|turnaround|fix|help)\b"
@@ -223,16 +284,14 @@ _NEGATED_BEFORE = re.compile(
     r"\b(?:cant|wont|dont|didnt|isnt|wasnt|hasnt|havent|arent|still))\W+(?:\w+\W+){0,2}$"
     r"|\b(?:to|be|get|getting)\W+$"
 )
-_SARCASM_OPENER = re.compile(
-    r"\b(?:(?:oh\s+)?great|(?:oh\s+)?wonderful|(?:oh\s+)?brilliant|fantastic|perfect|lovely|nice|awesome)"
-    r"[,.!…]*\s+(?:another|just|now|yet|so|more|my|the|thanks|again)\b|\bthanks?\s+(?:a\s+lot|for\s+nothing|"
-    r"for\s+(?:ruining|wasting|losing|breaking|the\s+(?:broken|late|missing|wrong)))|\byeah\s+right\b|"
-    r"\bso\s+much\s+for\b|\bjust\s+what\s+i\s+(?:needed|wanted)\b|\blove\s+(?:how|that|it\s+when|when)\b|"
-    r"\bcheers\s+for\s+nothing\b|\bwell\s+done\b.*\b(?:again|broken|late|lost|not)\b",
-)
 _SPAM_STRONG = re.compile(
     r"\b(?:dm|message|inbox|text|whatsapp|telegram)\s+(?:me\s+)?(?:for|to\s+(?:get|earn|buy|know|join))\b"
-    r"|\b(?:buy|get|cheap|real|instant|gain|grow)\s+(?:\d+k?\s+)?(?:followers|likes|subscribers|views|retweets)\b"
+    r"|\b(?:buy|get|cheap|real|instant|gain|grow)\s+(?:\d+k?\s+)?(?:(?:instagram|insta|ig|twitter|tiktok|youtube|"
+    r"facebook|fb|real|active|organic|genuine|targeted)\s+)?(?:followers|likes|subscribers|views|retweets)\b"
+    r"|\byou(?:'ve|\s+have)\s+(?:been\s+selected|won)\b|\bclaim\s+(?:it\s+|yours\s+)?(?:here|now)\b"
+    r"|\b(?:message|contact|text|dm|write\s+to|reach)\s+(?:him|her|me|us|them)\s+(?:on|via)\s+(?:whatsapp|telegram|"
+    r"signal|wickr|snapchat|instagram)\b|\bmade\s+me\s+(?:rich|a\s+millionaire)\b"
+    r"|\bguaranteed\s+(?:\d+\s*%\s+)?(?:daily\s+|weekly\s+|monthly\s+)?(?:returns?|profits?|income)\b"
     r"|\b(?:followers|likes)\s+for\s+(?:sale|cheap)\b|\bcheck\s+(?:out\s+)?my\s+(?:bio|profile|page|channel)\b"
     r"|\blink\s+in\s+(?:my\s+)?bio\b|\b(?:bitcoin|btc|ethereum|eth|crypto|nft|airdrop|forex|usdt|binance|"
     r"dogecoin|memecoin|presale)\b|\bbinary\s+options?\b|\b(?:earn|make)\s+(?:\$|£|€)?\d+[k]?\b"
@@ -240,7 +299,8 @@ _SPAM_STRONG = re.compile(
     r"|\bfollow\s+(?:me\s+)?(?:back|for\s+follow)\b|\bf4f\b|\bl4l\b",
 )
 _SPAM_PROMO = re.compile(
-    r"\b(?:free|giveaway|win|winner|prize|discount|coupon|promo(?:\s+code)?|deal|offer|limited|click|"
+    r"\b(?:free|giveaway|win|winner|prize|discount|coupon|promo(?:\s+code)?|deal|offer|limited|click|congratulations|"
+    r"congrats|gift\s+card|voucher|"
     r"buy\s+now|shop\s+now|sign\s+up|subscribe|cash|investment|invest|profit|bonus|sale)\b|\d+\s*%\s*off",
 )
 _PRAISE_EMOJI = re.compile("[❤😍🙏👍💯😊🥰]")
@@ -320,6 +380,7 @@ _PRAISE_GATE = GatedPattern(
         "thank",
         "thx",
         "ty",
+        "cheers",
         "love",
         "loved",
         "loves",
@@ -405,6 +466,17 @@ _SPAM_STRONG_GATE = GatedPattern(
         "follow",
         "f4f",
         "l4l",
+        "selected",
+        "won",
+        "claim",
+        "whatsapp",
+        "signal",
+        "wickr",
+        "snapchat",
+        "instagram",
+        "rich",
+        "millionaire",
+        "guaranteed",
     ],
 )
 _SPAM_PROMO_GATE = GatedPattern(
@@ -433,6 +505,10 @@ _SPAM_PROMO_GATE = GatedPattern(
         "bonus",
         "sale",
         "off",
+        "congratulations",
+        "congrats",
+        "gift",
+        "voucher",
     ],
 )
 _RESOLVED_GATE = GatedPattern(
@@ -447,6 +523,9 @@ _RESOLVED_GATE = GatedPattern(
         "sorting",
         "fixing",
         "resolving",
+        "replacing",
+        "repairing",
+        "refunding",
         "arrived",
         "came",
         "delivered",
@@ -594,8 +673,11 @@ class RuleScorer:
         problem = sum(counts[len(_NAMED_GATES) :])
         keyword_hits = len(self._keywords.find_in_tokens(tokens))
         question = 1.0 if "?" in text or _QUESTION_OPENING.search(lowered) else 0.0
-        praise = praise_words + (len(_PRAISE_EMOJI.findall(text)) if not text.isascii() else 0)
-        sarcasm = 1.0 if (problem or keyword_hits) and _SARCASM_OPENER.search(lowered) else 0.0
+        sarcasm = 1.0 if not resolved and sarcasm_evidence(lowered, words) else 0.0
+        # Praise wrapped around a harm is ironic: it does not count as praise.
+        praise = (
+            0 if sarcasm else praise_words + (len(_PRAISE_EMOJI.findall(text)) if not text.isascii() else 0)
+        )
         repeated = len(_REPEATED_PUNCT.findall(text)) if "!" in text or "?" in text or "...." in text else 0
         return (
             float(problem),

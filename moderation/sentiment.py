@@ -17,6 +17,38 @@ from vaderSentiment.vaderSentiment import (
 )
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Idioms VADER misreads, as (a word every match holds, pattern, what VADER scores instead):
+# "can't wait" is eagerness, read as a negated neutral word (but "can't wait any longer" is a
+# complaint); "X is a joke" is contempt, read as the positive "joke".
+_IDIOMS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "wait",
+        re.compile(
+            r"\b(?:can['\u2019]?t|cannot|can\s+not)\s+wait\b(?!\s+(?:any|much)\s+longer|\s+forever|\s+any\s*more)",
+            re.IGNORECASE,
+        ),
+        "am thrilled",
+    ),
+    (
+        "joke",
+        re.compile(
+            r"\b(?:is|was|are|were|what)\s+(?:a|an)\s+(?:(?:complete|total|absolute|fucking|bloody|sick)\s+)?joke\b",
+            re.IGNORECASE,
+        ),
+        "is a disgrace",
+    ),
+)
+
+
+def rephrase_idioms(text: str) -> str:
+    """Rewrite idioms VADER misreads into words it scores as meant ("can't wait" -> "am thrilled")."""
+    lowered = text.lower()
+    for word, pattern, replacement in _IDIOMS:
+        if word in lowered:
+            text = pattern.sub(replacement, text)
+    return text
+
+
 _NEGATE = frozenset(NEGATE)
 
 
@@ -138,7 +170,10 @@ def shared_analyzer() -> FastSentimentIntensityAnalyzer:
 
 
 class VaderScorer:
-    """Scores sentiment with VADER: compound (-1..1) and the positive/negative proportions."""
+    """Scores sentiment with VADER: compound (-1..1) and the positive/negative proportions.
+
+    Idioms VADER misreads are rephrased first (see `rephrase_idioms`).
+    """
 
     name = "vader"
 
@@ -154,7 +189,7 @@ class VaderScorer:
         for text in texts:
             result = seen.get(text)
             if result is None:
-                result = seen[text] = self._analyzer.polarity_scores(text)
+                result = seen[text] = self._analyzer.polarity_scores(rephrase_idioms(text))
             compound.append(float(result["compound"]))
             positive.append(float(result["pos"]))
             negative.append(float(result["neg"]))

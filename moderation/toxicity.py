@@ -11,11 +11,14 @@ Signals (all 0..1, one per text):
 - `mockery`: derision without swearing, the mark of a polite troll ("nobody asked", "cry
   more", "imagine buying from these clowns"): 0.5 per cue, +0.25 when derision or an insult
   comes with laughter ("lol", "haha"), capped at 1.0.
+- `condescension`: the number (capped at 2) of condescending cues aimed at a brand's customers or
+  staff, the polite troll's sneer ("only a fool would buy this", "your customers are remarkably
+  gullible"); see `moderation.condescension`.
 - `toxicity`: the headline score, `max(calibrated profanity, insult, 0.6 * mockery)`. The
   calibration `p ** k` maps the model's probability so that `PROFANITY_MIDPOINT` lands on 0.5,
   keeping 0.5 as the offensive/not-offensive line (tuned on OLID dev data).
 Profanity alone never makes a troll: that judgement belongs to the classifier, which looks at
-`insult`, `mockery` and the complaint signals, not at `toxicity`.
+`insult`, `mockery`, `condescension` and the complaint signals, not at `toxicity`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import math
 import re
 from collections.abc import Sequence
 
+from moderation.condescension import condescension_counts
 from moderation.profanity import ProfanityModel, shared_profanity_model
 from moderation.textgate import GatedPattern, GateSet, normalise, words_of
 
@@ -36,7 +40,8 @@ _YOU = (
 _INSULT_NOUNS = (
     r"idiots?|morons?|imbeciles?|losers?|clowns?|fools?|dumbass(?:es)?|dipshits?|scumbags?|"
     r"retards?|halfwits?|cretins?|buffoons?|jokes?|trash|garbage|scum|pigs?|rats?|snakes?|"
-    r"frauds?|liars?|hypocrites?|cowards?|parasites?|degenerates?|pieces? of (?:shit|crap|garbage|trash)|"
+    r"frauds?|liars?|hypocrites?|cowards?|parasites?|degenerates?|crooks?|thie(?:f|ves)|scammers?|charlatans?|"
+    r"pieces? of (?:shit|crap|garbage|trash)|"
     r"waste of (?:space|oxygen|air)|bitch(?:es)?|cunts?|twats?|dickheads?|assholes?|wankers?|"
     r"pricks?|jerks?|creeps?|sluts?|whores?|nazis?|bigots?|sheep|snowflakes?"
 )
@@ -47,7 +52,8 @@ _INSULT_ADJECTIVES = (
 )
 _INSULT_PATTERNS = re.compile(
     rf"\b(?:{_YOU}\s+(?:(?:are|r|re|is)\s+)?(?:(?:such|so|a|an|the|one|fucking|bloody|total|complete|"
-    rf"absolute|massive|big|little|stupid|dumb)\s+){{0,3}}(?:{_INSULT_NOUNS})\b"
+    rf"absolute|massive|big|little|stupid|dumb|all|just|bunch\s+of|useless|worthless|pathetic|clueless|lying|"
+    rf"utter)\s+){{0,4}}(?:{_INSULT_NOUNS})\b"
     rf"|{_YOU}\s+(?:are|r|re)\s+(?:so\s+|really\s+|just\s+|such\s+)?(?:{_INSULT_ADJECTIVES})\b"
     rf"|(?:kill|hang|shoot)\s+(?:yo)?urself|\bkys\b|go\s+die\b|die\s+in\s+a\s+(?:fire|hole|ditch)"
     rf"|\bi\s+hope\s+(?:you|u)\s+(?:die|rot|suffer|burn|get\s+(?:cancer|hit|fired))"
@@ -63,12 +69,14 @@ _UNTARGETED_INSULT = re.compile(
 # this is an idiot"): aimed at a person even without "you".
 _PERSON_NOUNS = (
     r"idiots?|morons?|imbeciles?|losers?|clowns?|fools?|dumbass(?:es)?|dipshits?|retards?|cretins?|"
-    r"buffoons?|muppets?|halfwits?|scumbags?|dickheads?|assholes?|wankers?|twats?|cunts?"
+    r"buffoons?|muppets?|halfwits?|scumbags?|dickheads?|assholes?|wankers?|twats?|cunts?|liars?|frauds?|"
+    r"hypocrites?|crooks?|thief|thieves|cowards?"
 )
 _PERSON_INSULT = re.compile(
-    rf"(?:^|[,.!?;:]\s*)(?:(?:you|u|ya)\s+)?(?:(?:stupid|dumb|fucking|bloody|absolute|total|pathetic|little)\s+)?"
-    rf"(?:{_PERSON_NOUNS})\s*(?:[.!?,;:]|\blol\b|\blmao\b|$)"
-    rf"|\b(?:is|are|'s|'re)\s+(?:(?:all|such|a|an|total|complete|absolute|bunch\s+of|fucking|bloody|massive)\s+){{0,3}}"
+    rf"(?:^|[,.!?;:]\s*)(?:@\w+\s+)*(?:(?:you|u|ya)\s+)?(?:(?:stupid|dumb|fucking|bloody|absolute|total|pathetic|"
+    rf"little|useless|worthless|lying)\s+)?(?:{_PERSON_NOUNS})\s*(?:[.!?,;:]|\blol\b|\blmao\b|$)"
+    rf"|\b(?:is|are|'s|'re)\s+(?:(?:all|such|a|an|total|complete|absolute|bunch\s+of|fucking|bloody|massive|"
+    rf"clueless|lying|useless|worthless|pathetic|utter)\s+){{0,3}}"
     rf"(?:{_PERSON_NOUNS})\b",
 )
 _MOCKERY = re.compile(
@@ -194,10 +202,15 @@ _PERSON_GATE = GatedPattern(
             "wanker",
             "twat",
             "cunt",
+            "liar",
+            "fraud",
+            "hypocrite",
+            "crook",
+            "coward",
         ]
         for suffix in ("", "s")
     ]
-    + ["dumbass", "dumbasses"],
+    + ["dumbass", "dumbasses", "thief", "thieves"],
 )
 _GATES = GateSet((_INSULT_GATE, _UNTARGETED_GATE, _MOCKERY_GATE, _MASKED_GATE, _PERSON_GATE))
 _LAUGHTER_WORDS = frozenset({"lol", "lmao", "lmfao", "rofl", "haha", "hahaha", "hahahaha", "kek"})
@@ -218,13 +231,14 @@ def _laughs(text: str, words: frozenset[str]) -> bool:
     return not text.isascii() and any(emoji in text for emoji in _LAUGHTER_EMOJI)
 
 
-def lexicon_scores(text: str) -> tuple[float, float, bool]:
-    """Return (insult, mockery, masked profanity present) for one text from the lexicons.
+def lexicon_scores(text: str) -> tuple[float, float, bool, float]:
+    """Return (insult, mockery, masked profanity present, condescension) for one text from the lexicons.
 
     insult: 1.0 for an insult or threat aimed at a person ("you idiot", "..., losers.",
     "everyone who buys this is an idiot"), 0.6 for insulting names with no clear target,
     else 0. mockery: 0.5 per derisive cue, plus 0.25 when derision or an insult comes with
-    laughter ("lol", "haha"), capped at 1.0.
+    laughter ("lol", "haha"), capped at 1.0. condescension: condescending cues aimed at
+    customers or staff, capped at 2.
     """
     lowered = normalise(text)
     words = words_of(lowered)
@@ -234,7 +248,8 @@ def lexicon_scores(text: str) -> tuple[float, float, bool]:
     mockery = min(1.0, 0.5 * derision)
     if (derision or insult) and _laughs(text, words):
         mockery = min(1.0, mockery + 0.25)
-    return insult, mockery, bool(masked)
+    condescension = float(min(2, sum(condescension_counts(lowered, words))))
+    return insult, mockery, bool(masked), condescension
 
 
 def insult_score(text: str) -> float:
@@ -247,8 +262,13 @@ def mockery_score(text: str) -> float:
     return lexicon_scores(text)[1]
 
 
+def condescension_score(text: str) -> float:
+    """Return the number (0..2) of condescending cues aimed at customers or staff."""
+    return lexicon_scores(text)[3]
+
+
 class ToxicityScorer:
-    """Scores profanity (model, whole batch at once), insults aimed at people and mockery."""
+    """Scores profanity (model, whole batch at once), insults aimed at people, mockery and condescension."""
 
     name = "toxicity"
 
@@ -258,19 +278,27 @@ class ToxicityScorer:
     def score(self, texts: Sequence[str]) -> dict[str, list[float]]:
         """Score a batch; the profanity model runs once over all texts."""
         if not texts:
-            return {"profanity": [], "insult": [], "mockery": [], "toxicity": []}
+            return {"profanity": [], "insult": [], "mockery": [], "condescension": [], "toxicity": []}
         probabilities = self._model.predict_prob(texts)
         profanity: list[float] = []
         insults: list[float] = []
         mockery: list[float] = []
+        condescension: list[float] = []
         toxicity: list[float] = []
         for text, probability in zip(texts, probabilities, strict=True):
             prof = float(probability)
-            insult, mock, masked = lexicon_scores(text)
+            insult, mock, masked, sneer = lexicon_scores(text)
             if masked:
                 prof = max(prof, 0.9)
             profanity.append(prof)
             insults.append(insult)
             mockery.append(mock)
+            condescension.append(sneer)
             toxicity.append(max(calibrate_profanity(prof), insult, 0.6 * mock))
-        return {"profanity": profanity, "insult": insults, "mockery": mockery, "toxicity": toxicity}
+        return {
+            "profanity": profanity,
+            "insult": insults,
+            "mockery": mockery,
+            "condescension": condescension,
+            "toxicity": toxicity,
+        }

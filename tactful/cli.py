@@ -11,11 +11,14 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tactful.errors import ConfigurationError
 from tactful.labels import QUEUE_LABELS, LabelTask
 from tactful.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from moderation.classifier import Moderator
 
 log = logging.getLogger("tactful")
 
@@ -80,17 +83,105 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     """Classify JSON Lines texts and print one verdict per line."""
-    from moderation.classifier import Moderator
     from moderation.classify_io import classify_stream
 
+    moderator = _moderator(args.model)
     source: TextIO
     if args.file == "-":
         source = sys.stdin
-        summary = classify_stream(source, Moderator(), sys.stdout, sys.stderr, batch_size=args.batch_size)
+        summary = classify_stream(source, moderator, sys.stdout, sys.stderr, batch_size=args.batch_size)
     else:
         with open(args.file, encoding="utf-8") as source:
-            summary = classify_stream(source, Moderator(), sys.stdout, sys.stderr, batch_size=args.batch_size)
+            summary = classify_stream(source, moderator, sys.stdout, sys.stderr, batch_size=args.batch_size)
     return 1 if summary.errors else 0
+
+
+def _moderator(model_dir: str | None) -> Moderator:
+    """The default moderator, or one using the trained models in `model_dir`."""
+    from moderation.classifier import Moderator
+
+    if model_dir is None:
+        return Moderator()
+    from moderation.trained import load_models
+
+    return Moderator(trained=load_models(model_dir))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Fit the trained models from labelled JSON Lines files into a model directory."""
+    from moderation.features import FeatureParams
+    from moderation.tasks import LabelledDataError
+    from moderation.training import TrainingError, TrainOptions, train
+
+    files = {
+        task: path
+        for task, path in (
+            ("complaint", args.complaints),
+            ("offensive", args.offensive),
+            ("sentiment", args.sentiment),
+        )
+        if path
+    }
+    try:
+        options = TrainOptions(
+            params=FeatureParams(
+                (args.word_ngrams[0], args.word_ngrams[1]), (args.char_ngrams[0], args.char_ngrams[1])
+            ),
+            min_df=args.min_df,
+            c_grid=tuple(args.c),
+            folds=args.folds,
+            holdout=args.holdout,
+        )
+        manifest = train(args.out, files, options, force=args.force, progress=lambda line: print(line))
+    except (ValueError, TrainingError, LabelledDataError) as exc:
+        print(f"tactful train: {exc}", file=sys.stderr)
+        return 2
+    for task, entry in manifest["tasks"].items():
+        cv, held = entry["cv"], entry["held_out"]
+        line = f"{task}: C {cv['C']:g}, CV {cv['metric']} {cv['value']:.3f}"
+        if held:
+            line += f", held-out {held['metric']} {held['value']:.3f} ({held['rows']} rows)"
+        print(line)
+    print(f"model written to {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Measure the classifier (default or trained) on a labelled JSON Lines file."""
+    import time
+
+    from moderation.evaluate import evaluate, false_troll_rate, format_report, predicted_labels
+    from moderation.tasks import LabelledDataError, read_labelled, split_holdout
+
+    try:
+        data = read_labelled(args.file, args.task)
+        if args.holdout:
+            data = data.subset(split_holdout(data, args.holdout)[1])
+    except (ValueError, LabelledDataError) as exc:
+        print(f"tactful eval: {exc}", file=sys.stderr)
+        return 2
+    moderator = _moderator(args.model)
+    texts = list(data.texts)
+    started = time.perf_counter()
+    verdicts = []
+    for start in range(0, len(texts), args.batch_size):
+        verdicts.extend(moderator.classify_texts(texts[start : start + args.batch_size]))
+    elapsed = time.perf_counter() - started
+    gold = list(data.labels)
+    evaluation = evaluate(
+        args.task,
+        gold,
+        predicted_labels(args.task, verdicts),
+        false_troll_rate=false_troll_rate(gold, verdicts) if args.task == "complaint" else None,
+        texts_per_second=len(texts) / elapsed if elapsed > 0 else None,
+    )
+    if args.json:
+        json.dump({"model": moderator.model, **evaluation.to_json()}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"model {moderator.model}")
+        print(format_report(evaluation))
+    return 0
 
 
 def cmd_queue_list(args: argparse.Namespace) -> int:
@@ -224,7 +315,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="classify JSON Lines ({id, text}) from FILE or - (stdin)")
     p.add_argument("file")
     p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--model", metavar="DIR", help="use the trained models in DIR (see tactful train)")
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("train", help="fit trained models from labelled JSON Lines ({id, text, label})")
+    p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    p.add_argument("--complaints", metavar="FILE", help="labels complaint / not_complaint")
+    p.add_argument("--offensive", metavar="FILE", help="labels offensive / not_offensive")
+    p.add_argument("--sentiment", metavar="FILE", help="labels negative / neutral / positive")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="keep this deterministic share of each file out of training and report its figures",
+    )
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--c", type=float, nargs="+", default=[0.3, 1.0, 3.0], help="regularisation values to try")
+    p.add_argument("--min-df", type=int, default=2, help="keep n-grams seen in at least this many texts")
+    p.add_argument("--word-ngrams", type=int, nargs=2, default=[1, 2], metavar=("MIN", "MAX"))
+    p.add_argument("--char-ngrams", type=int, nargs=2, default=[2, 5], metavar=("MIN", "MAX"))
+    p.add_argument("--force", action="store_true", help="replace an existing model directory")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="measure the classifier on a labelled JSON Lines file")
+    p.add_argument("file")
+    p.add_argument("--task", required=True, choices=["complaint", "offensive", "sentiment"])
+    p.add_argument("--model", metavar="DIR", help="use the trained models in DIR")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="measure only the rows `tactful train --holdout FRACTION` kept out",
+    )
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_eval)
 
     queue = sub.add_parser("queue", help="the review queue").add_subparsers(
         dest="queue_command", required=True

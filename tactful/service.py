@@ -27,6 +27,7 @@ from tactful.platforms import PlatformParts, PrivateRouter, build_platforms
 from tactful.policy_source import PolicySource
 from tactful.polling import PollCoordinator
 from tactful.processing import ProcessedMessage, Processor
+from tactful.scoring import build_moderator
 from tactful.settings import Settings
 from tactful.web.app import WebServer, create_app
 from tactful.web.receivers import FacebookWebhook, TelegramWebhook
@@ -127,7 +128,7 @@ def build_service(
         p.platform: p.private_route for p in parts if p.private_route is not None
     }
     if scoring is None:
-        scoring = Moderator()
+        scoring = build_moderator(settings)  # a bad [moderation] model_dir fails here, at start-up
     processor = Processor(
         db,
         scoring,

@@ -71,6 +71,12 @@ class ProcessingSettings(_Section):
     claim_lease_seconds: float = Field(default=60.0, gt=0)
 
 
+class ModerationSettings(_Section):
+    """Which models classify messages: the default ones, or those `tactful train` wrote to `model_dir`."""
+
+    model_dir: Path | None = None
+
+
 class XSettings(_Section):
     """The X (Twitter) account tactful watches and answers for."""
 
@@ -146,6 +152,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     web: WebSettings = WebSettings()
     processing: ProcessingSettings = ProcessingSettings()
+    moderation: ModerationSettings = ModerationSettings()
     x: XSettings = XSettings()
     facebook: FacebookSettings = FacebookSettings()
     telegram: TelegramSettings = TelegramSettings()
@@ -208,4 +215,7 @@ def load_settings(config: str | Path | None = None) -> Settings:
         raise ConfigurationError(f"{where}: invalid settings: {problems}") from exc
     if settings.policy.path is not None and path is not None and not settings.policy.path.is_absolute():
         settings.policy.path = (path.parent / settings.policy.path).resolve()
+    model_dir = settings.moderation.model_dir
+    if model_dir is not None and path is not None and not model_dir.is_absolute():
+        settings.moderation.model_dir = (path.parent / model_dir).resolve()
     return settings

@@ -66,17 +66,17 @@ def run_worker(spec: WorkerSpec) -> None:
     parent = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from moderation.classifier import Moderator
     from storage.db import make_engine
     from tactful.clock import SystemClock
     from tactful.platforms import private_routes
     from tactful.policy_source import PolicySource
     from tactful.processing import Processor
+    from tactful.scoring import build_moderator
 
     settings = spec.settings
     processing = settings.processing
     db = make_engine(settings.storage.url)
-    scoring = Moderator()  # loads every model now, before the worker reports ready
+    scoring = build_moderator(settings)  # loads every model now, before the worker reports ready
     # The models live as long as the worker: keep the cyclic garbage collector from rescanning them.
     gc.freeze()
     processor = Processor(
