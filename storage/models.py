@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -272,3 +272,32 @@ class PrivateLink(SQLModel, table=True):
     created_at: datetime = _utc()
     used_at: datetime | None = _utc(nullable=True)
     private_thread_id: int | None = Field(default=None, foreign_key="threads.id")
+
+
+class User(SQLModel, table=True):
+    """A person who works the dashboard (and, linked by Telegram id, the team chat), with a role."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_users_name"),
+        UniqueConstraint("telegram_user_id", name="uq_users_telegram_user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=48)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=255)  # argon2id, encoded with its parameters
+    telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    disabled: bool = False
+    created_at: datetime = _utc()
+
+
+class WebSession(SQLModel, table=True):
+    """A dashboard login; deleting the row (logout, disable, password change) ends it."""
+
+    __tablename__ = "web_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)  # HMAC of the cookie's token; the token is never stored
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)

@@ -436,8 +436,11 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
             .values(
                 heat=bindparam("heat"),
                 heat_state=bindparam("heat_state"),
-                acknowledged=bindparam("acknowledged"),
-                moved_private=bindparam("moved_private"),
+                # Flags only ever turn on; OR keeps one a person set while this batch was decided.
+                acknowledged=or_(th.c.acknowledged, bindparam("acknowledged", type_=th.c.acknowledged.type)),
+                moved_private=or_(
+                    th.c.moved_private, bindparam("moved_private", type_=th.c.moved_private.type)
+                ),
                 last_message_at=bindparam("last_message_at"),
             ),
             [

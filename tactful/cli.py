@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from tactful.cli_users import add_user_commands
 from tactful.errors import ConfigurationError
 from tactful.labels import QUEUE_LABELS, LabelTask
 from tactful.settings import Settings, load_settings
@@ -34,7 +35,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     created = write_scaffold(Path(args.dir), force=args.force)
     for path in created:
         print(f"created {path}")
-    print(f"next: cd {args.dir} && set the TACTFUL_X__* secrets && tactful run")
+    print(f"next: cd {args.dir}, set the secrets of the platforms you enable (TACTFUL_X__* ...),")
+    print("      tactful user add YOUR_NAME --role admin, then tactful run")
     return 0
 
 
@@ -393,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", type=_since, metavar="DATE", help="only labels given from this ISO date on (UTC)"
     )
     p.set_defaults(func=cmd_export_labels)
+
+    add_user_commands(sub)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="apply migrations")

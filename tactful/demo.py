@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -30,7 +31,7 @@ from simulator.x import XSimulator
 from storage.ingest import IngestStats
 from tactful.demo_summary import DemoResult, DemoSources, collect_result, print_summary
 from tactful.processing import ProcessedMessage
-from tactful.service import Observers, ServiceRunner, build_service
+from tactful.service import Observers, Service, ServiceRunner, build_service
 from tactful.settings import (
     FacebookSettings,
     ProcessingSettings,
@@ -48,6 +49,7 @@ FACEBOOK_APP_SECRET = "demo-only-app-secret"  # noqa: S105
 FACEBOOK_VERIFY_TOKEN = "demo-only-verify-token"  # noqa: S105
 TELEGRAM_BOT_TOKEN = "7000000001:demo-only-not-a-real-bot-token"  # noqa: S105
 FACEBOOK_POLL_SECONDS = 5.0
+DEMO_USER = "demo"
 
 
 def _short(text: str, width: int = 90) -> str:
@@ -191,14 +193,19 @@ class DemoSimulators:
 def demo_settings(workdir: Path, sims: DemoSimulators, scripts: DemoScripts) -> Settings:
     """Settings for a demo run: SQLite in `workdir`, every platform pointed at its simulator, fast polling.
 
-    The web server (Facebook webhooks) takes any free port; processing runs in this process
-    so every verdict can be printed live.
+    The web server (Facebook webhooks and the dashboard, with a session secret made for this
+    run) takes any free port; processing runs in this process so every verdict can be printed live.
     """
     secret = SecretStr(DEMO_SECRET)
     x, fb, tg = scripts.x, scripts.facebook, scripts.telegram
     return Settings(
         storage=StorageSettings(url=f"sqlite:///{workdir / 'tactful.db'}"),
-        web=WebSettings(host="127.0.0.1", port=0),
+        web=WebSettings(
+            host="127.0.0.1",
+            port=0,
+            secure_cookies=False,
+            session_secret=SecretStr(secrets.token_urlsafe(32)),  # ephemeral: this run's sessions only
+        ),
         processing=ProcessingSettings(interval_seconds=0.5, send_interval_seconds=0.5, workers=0),
         x=XSettings(
             enabled=True,
@@ -254,7 +261,18 @@ def _players(
     return played, threads
 
 
-def _intro(out: TextIO, sims: DemoSimulators, scripts: DemoScripts, webhook_url: str, workdir: Path) -> None:
+def demo_login(service: Service) -> tuple[str, str]:
+    """Create this run's dashboard admin, "demo", with a random password; return (name, password)."""
+    from storage.users import add_user
+
+    password = secrets.token_urlsafe(12)
+    add_user(service.db, DEMO_USER, "admin", password, "tactful demo", service.clock.now())
+    return DEMO_USER, password
+
+
+def _intro(
+    out: TextIO, sims: DemoSimulators, scripts: DemoScripts, webhook_url: str, workdir: Path, dashboard: str
+) -> None:
     fb, tg = scripts.facebook, scripts.telegram
     print(f"tactful demo: the whole service against three simulated platforms; data in {workdir}", file=out)
     print(
@@ -272,6 +290,7 @@ def _intro(out: TextIO, sims: DemoSimulators, scripts: DemoScripts, webhook_url:
         f"{len(tg.groups)} group(s) and private chats (long polling)",
         file=out,
     )
+    print(f"  Dashboard {dashboard}", file=out)
     print("Ctrl-C stops", file=out, flush=True)
 
 
@@ -320,7 +339,11 @@ def _run(duration: float | None, speed: float, keep: bool, printer: DemoPrinter)
             raise RuntimeError("the webhook server did not start")
         webhook_url = f"http://127.0.0.1:{runner.web.port}/webhooks/facebook"
         sims.facebook.auto_webhook_url = webhook_url
-        _intro(out, sims, scripts, webhook_url, workdir)
+        name, password = demo_login(service)
+        dashboard = (
+            f"http://127.0.0.1:{runner.web.port}/queue  log in as {name} / {password} (admin, this run only)"
+        )
+        _intro(out, sims, scripts, webhook_url, workdir, dashboard)
         played, threads = _players(sims, scripts, post_ids, speed, stop)
         for thread in threads:
             thread.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -22,6 +24,8 @@ path = "policy.yaml"             # your conduct policy; check it after every edi
 [web]
 host = "127.0.0.1"
 port = 8080
+dashboard = true                 # add people with: tactful user add NAME --role agent|manager|admin
+session_secret_file = "session_secret"   # written by tactful init (random, readable by you only)
 
 [processing]
 batch_size = 500
@@ -51,4 +55,17 @@ def write_scaffold(directory: Path, force: bool = False) -> list[Path]:
             raise ConfigurationError(f"{existing[0]} exists; use --force to overwrite")
     config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
     shutil.copyfile(default_policy_path(), policy)
-    return [config, policy]
+    written = [config, policy]
+    secret = directory / "session_secret"
+    if force or not secret.exists():
+        _write_private(secret, secrets.token_urlsafe(48) + "\n")
+        written.append(secret)
+    return written
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created with mode 0600, never world-readable)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

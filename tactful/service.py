@@ -30,6 +30,7 @@ from tactful.processing import ProcessedMessage, Processor
 from tactful.scoring import build_moderator
 from tactful.settings import Settings
 from tactful.web.app import WebServer, create_app
+from tactful.web.dashboard import dashboard_config
 from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 from tactful.workers import ProcessingWorkers
 
@@ -67,12 +68,21 @@ class Service:
         self.db.dispose()
 
     def web_app(self) -> FastAPI | None:
-        """Return the HTTP application when a platform listens by webhook, else None."""
+        """Return the HTTP application (dashboard and/or webhooks), or None when neither is wanted.
+
+        With `[web] dashboard = true` (the default) a missing session secret is a ConfigurationError.
+        """
         facebook = next((p.webhook for p in self.platforms if isinstance(p.webhook, FacebookWebhook)), None)
         telegram = next((p.webhook for p in self.platforms if isinstance(p.webhook, TelegramWebhook)), None)
-        if facebook is None and telegram is None:
+        dashboard = None
+        if self.settings.web.dashboard:
+            routes = {
+                p.platform.value: p.private_route for p in self.platforms if p.private_route is not None
+            }
+            dashboard = dashboard_config(self.settings, self.policy.current, routes)
+        if facebook is None and telegram is None and dashboard is None:
             return None
-        return create_app(self.db, self.clock, facebook=facebook, telegram=telegram)
+        return create_app(self.db, self.clock, facebook=facebook, telegram=telegram, dashboard=dashboard)
 
     def start_platforms(self) -> None:
         """Run each platform's start-up step (Telegram: set or delete the webhook); failures are logged."""
@@ -171,7 +181,9 @@ class ServiceRunner:
             web = self.service.settings.web
             self.web = WebServer(app, web.host, web.port)
             self.web.start()
-            log.info("webhooks listening on http://%s:%d/webhooks/", web.host, self.web.port)
+            log.info("web server listening on http://%s:%d/", web.host, self.web.port)
+            if web.dashboard:
+                log.info("dashboard at http://%s:%d/queue", web.host, self.web.port)
         self.service.start_platforms()
         recovered = self.service.dispatcher.recover()
         if recovered:

@@ -49,11 +49,29 @@ class PolicySettings(_Section):
     path: Path | None = None
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class WebSettings(_Section):
-    """Dashboard and webhook endpoint address."""
+    """Dashboard and webhook endpoint address, and the dashboard's sessions.
+
+    `secure_cookies` unset means: Secure cookies unless `host` is a loopback address
+    (127.0.0.1, localhost, ::1), where plain HTTP is the usual way in.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    dashboard: bool = True
+    secure_cookies: bool | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    session_secret: SecretStr | None = None
+    session_secret_file: Path | None = None
+
+    def cookies_secure(self) -> bool:
+        """Whether session cookies carry the Secure flag (HTTPS only)."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.host.strip().lower() not in LOOPBACK_HOSTS
 
 
 class ProcessingSettings(_Section):
@@ -138,6 +156,7 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "x": ("bearer_token", "consumer_key", "consumer_secret", "access_token", "access_token_secret"),
     "facebook": ("page_token", "app_secret", "verify_token"),
     "telegram": ("bot_token", "webhook_secret"),
+    "web": ("session_secret",),
 }
 
 
@@ -218,4 +237,11 @@ def load_settings(config: str | Path | None = None) -> Settings:
     model_dir = settings.moderation.model_dir
     if model_dir is not None and path is not None and not model_dir.is_absolute():
         settings.moderation.model_dir = (path.parent / model_dir).resolve()
+    if path is not None:
+        for section_name, keys in SECRET_KEYS.items():
+            section = getattr(settings, section_name)
+            for key in keys:
+                secret_file = getattr(section, f"{key}_file", None)
+                if secret_file is not None and not secret_file.is_absolute():
+                    setattr(section, f"{key}_file", (path.parent / secret_file).resolve())
     return settings

@@ -51,6 +51,9 @@ def write_config(
 [storage]
 url = "{db_url}"
 
+[web]
+dashboard = false
+
 [processing]
 batch_size = 50
 interval_seconds = 0.2

@@ -129,6 +129,7 @@ path = "{policy_file}"
 [web]
 host = "127.0.0.1"
 port = {port}
+dashboard = false
 
 [processing]
 batch_size = 50

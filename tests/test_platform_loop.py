@@ -25,6 +25,7 @@ from tactful.settings import (
     Settings,
     StorageSettings,
     TelegramSettings,
+    WebSettings,
 )
 from tactful.web.app import WebServer
 
@@ -80,6 +81,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
     settings = Settings(
         storage=StorageSettings(url=f"sqlite:///{tmp_path / 'tactful.db'}"),
         processing=ProcessingSettings(workers=0),
+        web=WebSettings(dashboard=False),  # the webhooks alone (the dashboard has its own tests)
         facebook=FacebookSettings(
             enabled=True,
             page_id=PAGE_ID,

@@ -68,3 +68,31 @@ def test_a_message_for_a_waiting_item_joins_it(db: Engine, clock: FrozenClock, m
     )
     processor.drain(50)
     assert items(db) == [("open", 2, ids["2"])]
+
+
+def test_a_flag_a_person_set_meanwhile_survives_the_batch(
+    db: Engine, clock: FrozenClock, moderator: Moderator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor = Processor(db, moderator, PolicySource(None).current, clock)
+    store(db, clock.now(), make_message("0", "hello there", thread="t0"))
+    assert processor.drain(50) == 1  # records the policy version: later batches write only at the end
+    load = processing.load_thread_states
+
+    def load_then_person_acts(conn: Any, thread_ids: set[int]) -> Any:
+        states = load(conn, thread_ids)
+        with db.begin() as other:  # a person answers and moves the thread to private, on another connection
+            other.execute(
+                t.threads.update()
+                .where(t.threads.c.external_id == "t1")
+                .values(acknowledged=True, moved_private=True)
+            )
+        return states
+
+    monkeypatch.setattr(processing, "load_thread_states", load_then_person_acts)
+    store(db, clock.now(), make_message("1", "spam spam FREE crypto giveaway bit.ly/x", thread="t1"))
+    assert processor.drain(50) == 1
+    with db.connect() as conn:
+        flags = conn.execute(
+            select(t.threads.c.acknowledged, t.threads.c.moved_private).where(t.threads.c.external_id == "t1")
+        ).one()
+    assert tuple(flags) == (True, True)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from tactful.clock import Clock
+from tactful.web.dashboard import DashboardConfig, install_dashboard
 from tactful.web.webhooks import FacebookWebhook, TelegramWebhook, webhook_router
 
 log = logging.getLogger(__name__)
@@ -21,10 +22,13 @@ def create_app(
     clock: Clock,
     facebook: FacebookWebhook | None = None,
     telegram: TelegramWebhook | None = None,
+    dashboard: DashboardConfig | None = None,
 ) -> FastAPI:
-    """Build the application: webhook endpoints for the platforms that use them, and a health check."""
+    """Build the application: webhooks for the platforms that use them, the dashboard if configured, a health check."""
     app = FastAPI(title="tactful", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(webhook_router(db, clock, facebook, telegram))
+    if dashboard is not None:
+        install_dashboard(app, db, clock, dashboard)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
