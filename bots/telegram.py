@@ -8,7 +8,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bots.base import Bot, OutboundAction, SendKind, SendResult, required_text
 from listeners.telegram import START_TOKEN_RE
@@ -23,6 +23,10 @@ _THREAD_REF_RE = re.compile(r"^(?P<chat>-?[0-9]{1,20})(?::(?P<topic>[0-9]{1,20})
 # Matched case-insensitively: PTB strips "Bad Request: " and re-capitalises descriptions.
 _CANT_INITIATE = "can't initiate conversation"
 _ALREADY_DELETED = "message to delete not found"
+_NOT_MODIFIED = "message is not modified"
+_EDIT_GONE = "message to edit not found"
+
+EditResult = Literal["edited", "unchanged", "gone"]
 
 
 def deep_link(bot_username: str, token: str) -> str:
@@ -162,6 +166,41 @@ class TelegramBot(Bot):
             f"outbox item {action.idempotency_key}: the Telegram Bot API cannot list sent messages"
         )
 
+    # --- the team chat (bots/team_chat.py) ----------------------------------------------
+
+    def post_message(self, chat_id: int, text: str, buttons: list[list[InlineButton]], *, html: bool) -> str:
+        """Send a message with an inline keyboard to a chat (the team chat); return its ``"<chat>:<message>"``."""
+        return self._send(chat_id, text, buttons=buttons or None, parse_mode="HTML" if html else None)
+
+    def edit_message(
+        self, ref: str, text: str, buttons: list[list[InlineButton]], *, html: bool
+    ) -> EditResult:
+        """Rewrite one of the bot's messages and its keyboard (none when `buttons` is empty).
+
+        Returns ``edited``, ``unchanged`` (it already said that) or ``gone`` (deleted from the chat).
+        """
+        chat_id, message_id = _message_ref(ref)
+        self._pacer.reserve(chat_id)
+        try:
+            self._client.edit_message_text(
+                chat_id, message_id, text, buttons=buttons or None, parse_mode="HTML" if html else None
+            )
+        except RateLimited as exc:
+            self._pacer.block(chat_id, exc.retry_at)
+            raise
+        except PermanentPlatformError as exc:
+            detail = str(exc).lower()
+            if _NOT_MODIFIED in detail:
+                return "unchanged"
+            if _EDIT_GONE in detail:
+                return "gone"
+            raise
+        return "edited"
+
+    def answer_press(self, callback_query_id: str, text: str | None) -> None:
+        """Answer a button press (stops the client's spinner), with a short notice for the presser."""
+        self._client.answer_callback_query(callback_query_id, text[:200] if text else None)
+
     # --- actions -------------------------------------------------------------------------
 
     def _reply(
@@ -210,11 +249,17 @@ class TelegramBot(Bot):
         reply_to: int | None = None,
         topic: int | None = None,
         buttons: list[list[InlineButton]] | None = None,
+        parse_mode: str | None = None,
     ) -> str:
         self._pacer.reserve(chat_id)
         try:
             message = self._client.send_message(
-                chat_id, text, reply_to_message_id=reply_to, message_thread_id=topic, buttons=buttons
+                chat_id,
+                text,
+                reply_to_message_id=reply_to,
+                message_thread_id=topic,
+                buttons=buttons,
+                parse_mode=parse_mode,
             )
         except RateLimited as exc:
             self._pacer.block(chat_id, exc.retry_at)

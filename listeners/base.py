@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tactful.domain import IncomingMessage, Platform, QuarantinedPayload
+from tactful.domain import CallbackPress, IncomingMessage, Platform, QuarantinedPayload
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +20,17 @@ class RateLimitStatus:
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """One poll's outcome: the messages, the cursor that covers them, and anything unparseable."""
+    """One poll's outcome: the messages, the cursor that covers them, and anything unparseable.
+
+    `presses` are inline-button presses under the bot's own messages (the Telegram team chat);
+    they are stored with the cursor, never as customer messages.
+    """
 
     messages: list[IncomingMessage]
     cursor: str | None
     quarantined: list[QuarantinedPayload] = field(default_factory=list)
     rate_limit: RateLimitStatus | None = None
+    presses: list[CallbackPress] = field(default_factory=list)
 
 
 class Listener(ABC):

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from listeners.base import FetchResult, Listener
 from listeners.telegram_client import TelegramClient
-from tactful.domain import Author, Channel, IncomingMessage, Platform, QuarantinedPayload
+from tactful.domain import Author, CallbackPress, Channel, IncomingMessage, Platform, QuarantinedPayload
 
 START_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What Telegram accepts as a ``/start`` deep-link payload."""
@@ -54,23 +54,13 @@ _NOT_CUSTOMER_UPDATES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackPress:
-    """A user pressed an inline button under one of the bot's messages."""
-
-    callback_query_id: str
-    user_id: str
-    data: str | None
-    chat_id: str | None
-    message_external_id: str | None
-    username: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-
 def parse_update(
-    update: Any, bot_username: str, *, source: str = "telegram"
+    update: Any, bot_username: str, *, source: str = "telegram", staff_chats: Collection[str] = ()
 ) -> IncomingMessage | QuarantinedPayload | None:
-    """Normalise one raw Bot API update; None when it is not a customer's text message."""
+    """Normalise one raw Bot API update; None when it is not a customer's text message.
+
+    Messages in `staff_chats` (the team chat) are the team's, never customers': None.
+    """
     if not isinstance(update, dict):
         return _quarantine(source, update, f"update is a {type(update).__name__}, not a JSON object")
     if not _is_int(update.get("update_id")):
@@ -80,7 +70,7 @@ def parse_update(
         if any(kind in update for kind in _NOT_CUSTOMER_UPDATES):
             return None
         return _quarantine(source, update, f"update {update['update_id']}: no known update type")
-    result = _normalise_message(message, bot_username)
+    result = _normalise_message(message, bot_username, staff_chats)
     if isinstance(result, str):
         return _quarantine(source, update, f"update {update['update_id']}: {result}")
     return result
@@ -135,17 +125,25 @@ class TelegramUpdatesListener(Listener):
     gets the same updates again, and a restart from the stored cursor neither loses nor
     repeats any. (Following up with a second call inside one fetch would confirm updates
     not yet committed, so a burst is read one page, up to `limit`, per poll.) The first run
-    (cursor ``None``) takes whatever Telegram still holds. Updates that are not customer
-    messages (button presses, edits, service messages) are skipped but still advance the
-    cursor; malformed ones are quarantined. Fails with the `tactful.errors` types mapped by
-    `TelegramClient`; a webhook set on the bot makes every poll a `PermanentPlatformError`
-    (409 Conflict) until it is deleted.
+    (cursor ``None``) takes whatever Telegram still holds. Inline-button presses (callback
+    queries) come back as `FetchResult.presses`, stored with the cursor for the team chat;
+    other updates that are not customer messages (edits, service messages, anything said in
+    `staff_chats`, the team chat) are skipped but
+    still advance the cursor; malformed ones are quarantined. Fails with the
+    `tactful.errors` types mapped by `TelegramClient`; a webhook set on the bot makes every
+    poll a `PermanentPlatformError` (409 Conflict) until it is deleted.
     """
 
     platform = Platform.TELEGRAM
 
     def __init__(
-        self, client: TelegramClient, bot_username: str, *, poll_timeout: int = 0, limit: int = 100
+        self,
+        client: TelegramClient,
+        bot_username: str,
+        *,
+        poll_timeout: int = 0,
+        limit: int = 100,
+        staff_chats: Collection[str] = (),
     ) -> None:
         if poll_timeout < 0 or not 1 <= limit <= 100:
             raise ValueError("poll_timeout must be >= 0 and limit between 1 and 100")
@@ -153,6 +151,7 @@ class TelegramUpdatesListener(Listener):
         self.bot_username = bot_username
         self._poll_timeout = poll_timeout
         self._limit = limit
+        self._staff_chats = frozenset(staff_chats)
         self.key = f"telegram:updates:{client.bot_id}"
 
     def fetch(self, cursor: str | None) -> FetchResult:
@@ -166,21 +165,28 @@ class TelegramUpdatesListener(Listener):
         )
         messages: list[IncomingMessage] = []
         quarantined: list[QuarantinedPayload] = []
+        presses: list[CallbackPress] = []
         newest = last_seen
         for update in updates:
             if isinstance(update, dict) and _is_int(update.get("update_id")):
                 if last_seen is not None and update["update_id"] <= last_seen:
                     continue  # already committed; Telegram should not have sent it again
                 newest = update["update_id"] if newest is None else max(newest, update["update_id"])
-            result = parse_update(update, self.bot_username, source=self.key)
+            result: IncomingMessage | CallbackPress | QuarantinedPayload | None
+            result = parse_update(update, self.bot_username, source=self.key, staff_chats=self._staff_chats)
+            if result is None:
+                result = parse_callback_query(update, source=self.key)
             if isinstance(result, IncomingMessage):
                 messages.append(result)
+            elif isinstance(result, CallbackPress):
+                presses.append(result)
             elif isinstance(result, QuarantinedPayload):
                 quarantined.append(result)
         return FetchResult(
             messages=messages,
             cursor=str(newest) if newest is not None else cursor,
             quarantined=quarantined,
+            presses=presses,
         )
 
 
@@ -192,7 +198,9 @@ def _parse_cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-def _normalise_message(message: Any, bot_username: str) -> IncomingMessage | str | None:
+def _normalise_message(
+    message: Any, bot_username: str, staff_chats: Collection[str] = ()
+) -> IncomingMessage | str | None:
     """Turn one Message object into an IncomingMessage, None (not for us) or the reason it is malformed."""
     if not isinstance(message, dict):
         return "'message' is not a JSON object"
@@ -203,6 +211,8 @@ def _normalise_message(message: Any, bot_username: str) -> IncomingMessage | str
     if not isinstance(chat, dict) or not _is_int(chat.get("id")):
         return f"message {message_id}: missing 'chat.id'"
     chat_id: int = chat["id"]
+    if str(chat_id) in staff_chats:
+        return None  # the team talking among themselves (or to the bot), not a customer
     chat_type = chat.get("type")
     if chat_type == "private":
         channel = Channel.DIRECT

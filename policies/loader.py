@@ -1,4 +1,10 @@
-"""Load a conduct policy YAML file, reporting every mistake with its file, line, column and field path."""
+"""Load a conduct policy from one YAML file or several layered ones, reporting every mistake with its
+file, line, column and field path.
+
+Several files are merged in order (see `policies.layering` for the precedence rules) and then
+validated as one policy. At run time (`examples=False`, the default) the `examples:` section is
+dropped before validation: examples only serve `tactful policy test` and never reach the engine.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +13,104 @@ import enum
 import hashlib
 import types
 import typing
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from policies.schema import Loc, Policy, semantic_issues
-from tactful.errors import ConfigurationError
+from policies.issues import PolicyError, PolicyIssue, Severity
+from policies.languages import suggest
+from policies.layering import POSITION_KEYS, Layered, format_path, label, layer
+from policies.reference import expected_hint
+from policies.schema import Loc, Policy, Rule, semantic_issues
+
+__all__ = [
+    "LoadedPolicy",
+    "PolicyError",
+    "PolicyIssue",
+    "PolicyLocator",
+    "default_policy_path",
+    "load_policies",
+    "load_policy",
+    "parse_policies",
+    "parse_policy",
+]
+
+#: The top-level key holding examples for `tactful policy test`; ignored at run time.
+EXAMPLES_KEY = "examples"
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyIssue:
-    """One mistake in a policy file; lines and columns are 1-based."""
+class PolicyLocator:
+    """Maps a field path of the (merged) policy to the file, line, column and in-file path it came from."""
 
-    file: str
-    line: int
-    column: int
-    field_path: str
-    message: str
-    hint: str | None = None
+    def __init__(self, layered: Layered | None, default_file: str) -> None:
+        self._layered = layered
+        self._default_file = default_file
 
-    def __str__(self) -> str:
-        """Format as `file:line:col: field.path: message (hint)`."""
-        text = f"{self.file}:{self.line}:{self.column}: {self.field_path}: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+    def issue(
+        self,
+        loc: Loc,
+        message: str,
+        hint: str | None = None,
+        on_key: bool = False,
+        severity: Severity = "error",
+    ) -> PolicyIssue:
+        """Build an issue positioned at the deepest node of `loc` found in the document."""
+        file, line, column, path = self.where(loc, on_key)
+        return PolicyIssue(file, line, column, path, message, hint, severity)
 
-
-class PolicyError(ConfigurationError):
-    """A policy file is invalid; `issues` lists every problem found, in file order."""
-
-    def __init__(self, issues: list[PolicyIssue]) -> None:
-        self.issues = sorted(issues, key=lambda issue: (issue.line, issue.column))
-        super().__init__("\n".join(str(issue) for issue in self.issues))
+    def where(self, loc: Loc, on_key: bool = False) -> tuple[str, int, int, str]:
+        """Return (file, line, column, path in that file) of `loc`'s value node, or its key when `on_key`."""
+        if self._layered is None:
+            return self._default_file, 1, 1, format_path(loc)
+        node: yaml.Node = self._layered.root
+        marked = node
+        depth = 0
+        for depth_index, part in enumerate(loc):
+            last = depth_index == len(loc) - 1
+            if isinstance(node, yaml.MappingNode):
+                match = next((pair for pair in node.value if _key_matches(pair[0], part)), None)
+                if match is None:
+                    break
+                key, node = match
+                marked = key if (last and on_key) else node
+            elif (
+                isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value)
+            ):
+                node = node.value[part]
+                marked = node
+            else:
+                break
+            depth = depth_index + 1
+        origin = self._layered.origins.get(id(marked))
+        file, base = (origin.file, origin.loc) if origin else (self._default_file, loc[:depth])
+        mark = marked.start_mark
+        return file, mark.line + 1, mark.column + 1, format_path((*base, *loc[depth:]))
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedPolicy:
-    """A validated policy with its version (first 12 hex digits of the file's sha256) and source."""
+    """A validated policy with its version, the files it was read from, and where each value was written.
+
+    The version is the first 12 hex digits of the sha256 of the file's bytes; for layered files,
+    of the concatenated sha256 digests of every file, in order. `path` is the first file.
+    """
 
     policy: Policy
     version: str
     path: Path
+    paths: tuple[Path, ...] = ()
+    locator: PolicyLocator = field(
+        default_factory=lambda: PolicyLocator(None, "<policy>"), compare=False, repr=False
+    )
+
+    @property
+    def source(self) -> str:
+        """The file(s) the policy was read from, in order (`base.yaml + overrides.yaml`)."""
+        return " + ".join(str(path) for path in (self.paths or (self.path,)))
 
 
 def default_policy_path() -> Path:
@@ -57,43 +118,149 @@ def default_policy_path() -> Path:
     return Path(__file__).with_name("default.yaml")
 
 
-def load_policy(path: str | Path) -> LoadedPolicy:
+def load_policy(path: str | Path, *, examples: bool = False) -> LoadedPolicy:
     """Read, parse and validate a policy file; raise PolicyError listing every issue."""
-    source = Path(path)
-    try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise PolicyError([PolicyIssue(str(source), 1, 1, "(file)", f"cannot read: {exc.strerror}")]) from exc
-    return parse_policy(data, source)
+    return load_policies([path], examples=examples)
 
 
-def parse_policy(data: bytes, path: str | Path = "<policy>") -> LoadedPolicy:
+def load_policies(paths: Sequence[str | Path], *, examples: bool = False) -> LoadedPolicy:
+    """Read, layer (later files override earlier ones) and validate policy files; raise PolicyError.
+
+    With `examples=True` the `examples:` section is validated and kept (for `tactful policy
+    test` and `check`); otherwise it is dropped unread, as `tactful run` does.
+    """
+    sources: list[tuple[bytes, str | Path]] = []
+    issues: list[PolicyIssue] = []
+    for path in paths:
+        try:
+            sources.append((Path(path).read_bytes(), path))
+        except OSError as exc:
+            issues.append(PolicyIssue(str(path), 1, 1, "(file)", f"cannot read: {exc.strerror}"))
+    if issues:
+        raise PolicyError(issues, [str(path) for path in paths])
+    return parse_policies(sources, examples=examples)
+
+
+def parse_policy(data: bytes, path: str | Path = "<policy>", *, examples: bool = False) -> LoadedPolicy:
     """Validate policy bytes as if read from `path`; raise PolicyError listing every issue."""
-    source = Path(path)
-    name = str(path)
-    version = hashlib.sha256(data).hexdigest()[:12]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise PolicyError([PolicyIssue(name, line, 1, "(file)", "not valid UTF-8")]) from exc
-    root, document = _parse_yaml(name, text)
-    locator = _Locator(name, root)
-    duplicates = list(_duplicate_keys(name, root, ()))
-    if duplicates:
-        raise PolicyError(duplicates)
-    if not isinstance(document, dict):
-        found = "an empty file" if document is None else type(document).__name__
-        raise PolicyError([locator.issue((), f"a policy must be a YAML mapping, found {found}")])
+    return parse_policies([(data, path)], examples=examples)
+
+
+def parse_policies(sources: Sequence[tuple[bytes, str | Path]], *, examples: bool = False) -> LoadedPolicy:
+    """Validate layered policy documents given as (bytes, path) in order; raise PolicyError listing every issue."""
+    if not sources:
+        raise PolicyError(
+            [PolicyIssue("<policy>", 1, 1, "(file)", "no policy file given", "name one or more files")]
+        )
+    names = [str(path) for _data, path in sources]
+    issues: list[PolicyIssue] = []
+    roots: list[tuple[str, yaml.MappingNode]] = []
+    for data, path in sources:
+        try:
+            roots.append((str(path), _parse_file(data, str(path))))
+        except PolicyError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise PolicyError(issues, names)
+    layered = layer(roots)
+    if not examples:
+        layered.root.value = [pair for pair in layered.root.value if label(pair[0]) != EXAMPLES_KEY]
+    locator = PolicyLocator(layered, names[0])
+    document = _construct(layered.root)
     try:
         policy = Policy.model_validate(document)
     except ValidationError as exc:
         errors = _without_knock_on(exc.errors())
-        raise PolicyError([_from_pydantic(locator, error) for error in errors]) from None
-    issues = [locator.issue(item.loc, item.message, item.hint) for item in semantic_issues(policy)]
-    if issues:
-        raise PolicyError(issues)
-    return LoadedPolicy(policy=policy, version=version, path=source)
+        found = [_from_pydantic(locator, error) for error in errors]
+        raise PolicyError([*layered.issues, *found], names) from None
+    found = [locator.issue(item.loc, item.message, item.hint) for item in semantic_issues(policy)]
+    if layered.issues or found:
+        raise PolicyError([*layered.issues, *found], names)
+    return LoadedPolicy(
+        policy=policy,
+        version=_version([data for data, _path in sources]),
+        path=Path(sources[0][1]),
+        paths=tuple(Path(path) for _data, path in sources),
+        locator=locator,
+    )
+
+
+def _version(contents: Sequence[bytes]) -> str:
+    """Return the policy version: sha256 of one file, or of the files' digests in order."""
+    if len(contents) == 1:
+        return hashlib.sha256(contents[0]).hexdigest()[:12]
+    return hashlib.sha256(b"".join(hashlib.sha256(data).digest() for data in contents)).hexdigest()[:12]
+
+
+def _parse_file(data: bytes, name: str) -> yaml.MappingNode:
+    """Decode, parse and check one file: UTF-8, YAML syntax, safe tags, no repeated keys, a mapping."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        hint = "save the file as UTF-8"
+        raise PolicyError([PolicyIssue(name, line, 1, "(file)", "not valid UTF-8", hint)]) from exc
+    root = _compose(name, text)
+    duplicates = list(_duplicate_keys(name, root, ()))
+    if duplicates:
+        raise PolicyError(duplicates)
+    document = _construct(root, name) if root is not None else None
+    if not isinstance(document, dict) or not isinstance(root, yaml.MappingNode):
+        found = "an empty file" if document is None else type(document).__name__
+        line, column = (root.start_mark.line + 1, root.start_mark.column + 1) if root is not None else (1, 1)
+        message = f"a policy must be a YAML mapping, found {found}"
+        hint = (
+            "start from a copy of policies/default.yaml, as tactful init writes: version: 1, brand:, rules:"
+        )
+        raise PolicyError([PolicyIssue(name, line, column, "(top level)", message, hint)])
+    return root
+
+
+def _compose(name: str, text: str) -> yaml.Node | None:
+    """Compose the node tree (it keeps every position) with the safe loader."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise PolicyError([_yaml_issue(name, exc)]) from None
+
+
+def _construct(node: yaml.Node, name: str = "<policy>") -> Any:
+    """Build plain data from a node tree with the safe constructor (no arbitrary tags)."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise PolicyError([_yaml_issue(name, exc)]) from None
+    finally:
+        loader.dispose()
+
+
+#: Hints for YAML syntax errors, by a fragment of the parser's message.
+_YAML_HINTS = (
+    ("'\\t'", "indent with spaces: YAML does not allow tabs"),
+    ("constructor for the tag", "tags such as !!python/... are not allowed: write plain values"),
+    ("mapping values are not allowed", "quote text that contains ': ', or fix the indentation"),
+    ("expected ',' or ']'", "close the [ list, or quote text that contains , [ ] { }"),
+    ("expected ',' or '}'", "close the { mapping, or quote text that contains , [ ] { }"),
+    ("expected a single document", "a policy file holds one document: remove the extra ---"),
+    ("found undefined alias", "define the &anchor before using *alias"),
+    ("quoted scalar", "close the quote"),
+)
+
+
+def _yaml_issue(name: str, exc: yaml.YAMLError) -> PolicyIssue:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        parts = [part for part in (exc.context, exc.problem) if part]
+        message = "; ".join(parts) or str(exc)
+    else:
+        line, column, message = 1, 1, str(exc)
+    hint = next(
+        (text for fragment, text in _YAML_HINTS if fragment in message),
+        "check the indentation, quotes and brackets on this line and the one before",
+    )
+    return PolicyIssue(name, line, column, "(yaml)", message, hint)
 
 
 def _without_knock_on(errors: list[Any]) -> list[Any]:
@@ -106,72 +273,28 @@ def _without_knock_on(errors: list[Any]) -> list[Any]:
     ]
 
 
-def _parse_yaml(name: str, text: str) -> tuple[yaml.Node | None, Any]:
-    """Compose the node tree (for positions) and the plain data, with safe loaders only."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        parts = [part for part in (exc.context, exc.problem) if part]
-        raise PolicyError([PolicyIssue(name, line, column, "(yaml)", "; ".join(parts) or str(exc))]) from None
-    except yaml.YAMLError as exc:
-        raise PolicyError([PolicyIssue(name, 1, 1, "(yaml)", str(exc))]) from None
-    return root, document
-
-
 def _duplicate_keys(name: str, node: yaml.Node | None, loc: Loc) -> typing.Iterator[PolicyIssue]:
     """Report mapping keys given twice (YAML would silently keep the last one)."""
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
-            label = key.value if isinstance(key, yaml.ScalarNode) else str(key.start_mark)
-            if label in seen:
+            text = label(key)
+            if text in seen:
                 mark = key.start_mark
-                path = _format_path((*loc, label))
-                yield PolicyIssue(name, mark.line + 1, mark.column + 1, path, f"key '{label}' given twice")
-            seen.add(label)
-            yield from _duplicate_keys(name, value, (*loc, label))
+                path = format_path((*loc, text))
+                yield PolicyIssue(
+                    name,
+                    mark.line + 1,
+                    mark.column + 1,
+                    path,
+                    f"key '{text}' given twice",
+                    "YAML would keep only the last one: merge them into one",
+                )
+            seen.add(text)
+            yield from _duplicate_keys(name, value, (*loc, text))
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _duplicate_keys(name, item, (*loc, index))
-
-
-class _Locator:
-    """Maps a field path to the line and column of the YAML node it came from."""
-
-    def __init__(self, name: str, root: yaml.Node | None) -> None:
-        self.name = name
-        self.root = root
-
-    def issue(self, loc: Loc, message: str, hint: str | None = None, on_key: bool = False) -> PolicyIssue:
-        """Build an issue positioned at the deepest node of `loc` found in the document."""
-        line, column = self.position(loc, on_key)
-        return PolicyIssue(self.name, line, column, _format_path(loc), message, hint)
-
-    def position(self, loc: Loc, on_key: bool = False) -> tuple[int, int]:
-        """Return the 1-based (line, column) of `loc`'s value node, or its key node when `on_key`."""
-        node = self.root
-        if node is None:
-            return 1, 1
-        mark = node.start_mark
-        for depth, part in enumerate(loc):
-            last = depth == len(loc) - 1
-            if isinstance(node, yaml.MappingNode):
-                match = next((pair for pair in node.value if _key_matches(pair[0], part)), None)
-                if match is None:
-                    break
-                key, node = match
-                mark = key.start_mark if (last and on_key) else node.start_mark
-            elif (
-                isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value)
-            ):
-                node = node.value[part]
-                mark = node.start_mark
-            else:
-                break
-        return mark.line + 1, mark.column + 1
 
 
 def _key_matches(key: yaml.Node, part: str | int) -> bool:
@@ -186,7 +309,7 @@ def _key_matches(key: yaml.Node, part: str | int) -> bool:
 _BOOL_HINT = "quote it: YAML reads yes, no, on and off as true or false"
 
 
-def _from_pydantic(locator: _Locator, error: Any) -> PolicyIssue:
+def _from_pydantic(locator: PolicyLocator, error: Any) -> PolicyIssue:
     """Turn one pydantic error into a positioned issue with a readable message and hint."""
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
@@ -194,35 +317,82 @@ def _from_pydantic(locator: _Locator, error: Any) -> PolicyIssue:
     hint: str | None = None
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        allowed = list(_model_fields(_type_at(loc[:-1])))
+        owner = _type_at(loc[:-1])
+        allowed = [*_model_fields(owner), *(POSITION_KEYS if owner is Rule else ())]
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean '{close[0]}'?" if close else "allowed keys: " + ", ".join(allowed)
         return locator.issue(loc, f"unknown key '{key}'", hint, on_key=True)
     if kind == "missing":
-        return locator.issue(loc, f"missing required key '{loc[-1]}'")
+        expected = expected_hint(loc)
+        return locator.issue(loc, f"missing required key '{loc[-1]}'", _missing_hint(loc, expected))
     if loc and loc[-1] == "[key]":
         key = error.get("input")
         loc = (*loc[:-2], key) if isinstance(key, str | int) else loc[:-1]
-        hint = _BOOL_HINT if isinstance(key, bool) else _enum_hint(_dict_key_type(_type_at(loc[:-1])), key)
-        return locator.issue(loc, f"invalid key '{loc[-1]}': {message}", hint, on_key=True)
-    if isinstance(error.get("input"), bool) and kind == "string_type":
+        if isinstance(key, bool):
+            hint = _BOOL_HINT
+        elif kind == "string_pattern_mismatch":
+            hint = _pattern_hint(loc, key)
+        else:
+            hint = _enum_hint(_dict_key_type(_type_at(loc[:-1])), key)
+        shown = f"the key YAML reads as {str(key).lower()}" if isinstance(key, bool) else f"key '{loc[-1]}'"
+        return locator.issue(loc, f"invalid {shown}: {message}", hint, on_key=True)
+    if kind == "value_error":
+        hint = next((text for start, text in _VALUE_HINTS if message.startswith(start)), None)
+    elif isinstance(error.get("input"), bool) and kind == "string_type":
         hint = _BOOL_HINT
     elif kind == "enum":
         hint = _enum_hint(_type_at(loc), error.get("input"))
     elif kind == "literal_error" and loc == ("version",):
         hint = "this tactful reads version 1 policies"
     elif kind == "string_pattern_mismatch":
-        hint = _pattern_hint(loc)
+        hint = _pattern_hint(loc, error.get("input"))
+    elif kind == "literal_error":
+        hint = _literal_hint(error)
+    if hint is None:
+        hint = expected_hint(loc)
     return locator.issue(loc, message, hint)
 
 
-def _pattern_hint(loc: Loc) -> str | None:
-    if loc and loc[0] == "rules":
+#: Hints for the schema's own cross-field checks, by the start of their message.
+_VALUE_HINTS = (
+    (
+        "an action needs exactly one of",
+        "write one action per list item: - acknowledge: ack, then - queue: {...}",
+    ),
+    ("expect needs at least one of", "e.g. expect: {category: complaint, rule: complaint}"),
+)
+
+
+def _missing_hint(loc: Loc, expected: str | None) -> str:
+    if loc == ("rules",):
+        return "add rules: with at least one rule (see policies/default.yaml)"
+    return f"add {loc[-1]}: ({expected})" if expected else f"add {loc[-1]}:"
+
+
+def _literal_hint(error: Any) -> str | None:
+    expected = error.get("ctx", {}).get("expected", "")
+    options = [
+        part.strip(" '") for part in str(expected).replace(" or ", ", ").split(",") if part.strip(" '")
+    ]
+    close = difflib.get_close_matches(str(error.get("input")), options, n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _pattern_hint(loc: Loc, value: Any = None) -> str | None:
+    last = loc[-1] if loc else None
+    if (
+        last in ("default_language", "language_hint")
+        or "language" in loc
+        or (loc[:1] == ("templates",) and len(loc) == 3)
+    ):
+        close = suggest(str(value)) if value is not None else None
+        if close:
+            return f"did you mean '{close}'? Codes are lowercase ISO 639-1: en, es, zh"
+        return "use a lowercase ISO 639-1 code such as en, es, zh"
+    if last in ("id", "rule", "before", "after"):
         return "rule ids use lowercase letters, digits, - and _"
-    if (loc and loc[0] == "templates") or loc[-1:] in (("acknowledge",), ("template",), ("fallback",)):
-        return "template ids and language codes use lowercase letters, digits and _ (languages: en, pt-br)"
-    if loc[:1] == ("default_language",) or "language" in loc:
-        return "use an ISO 639 code such as en, es, pt-br"
+    if loc[:1] == ("templates",) or last in ("acknowledge", "template", "fallback"):
+        return "template ids use lowercase letters, digits and _, starting with a letter"
     return None
 
 
@@ -275,15 +445,3 @@ def _model_fields(tp: Any) -> list[str]:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return list(tp.model_fields)
     return []
-
-
-def _format_path(loc: Loc) -> str:
-    """Format a path as `rules[2].then[0].queue.priority`."""
-    text = ""
-    for part in loc:
-        text += (
-            f"[{part}]"
-            if isinstance(part, int) and not isinstance(part, bool)
-            else (f".{part}" if text else str(part))
-        )
-    return text or "(top level)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
@@ -105,16 +106,7 @@ class When(_Model):
     from_own_account: bool | None = Field(default=None, description="Author is (or is not) a brand account.")
     is_private: bool | None = Field(default=None, description="Message is (or is not) in a private chat.")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> When:
-        for name in ("category", "platform", "channel", "language", "keywords_any"):
-            if getattr(self, name) == ():
-                raise ValueError(f"{name} is an empty list, so the rule could never match")
-        for score in ("heat", "toxicity", "complaint", "confidence"):
-            low, high = getattr(self, f"min_{score}"), getattr(self, f"max_{score}")
-            if low is not None and high is not None and low >= high:
-                raise ValueError(f"min_{score} ({low}) must be below max_{score} ({high})")
-        return self
+    # Conditions that can never hold (empty lists, min >= max, max 0) are reported by semantic_issues.
 
 
 class MoveToPrivateSpec(_Model):
@@ -190,18 +182,88 @@ class Safety(_Model):
     )
 
 
+ActionKind = Literal["acknowledge", "move_to_private", "hide", "ignore", "queue"]
+ExampleText = Annotated[str, StringConstraints(min_length=1)]
+
+
+class ExampleAuthor(_Model):
+    """Who wrote an example message."""
+
+    username: Text = Field(default="customer", description="Username, without @.")
+    id: AccountId | None = Field(default=None, description="Platform user id (default: the username).")
+    display_name: str | None = Field(default=None, description="Display name ({first_name}, {name}).")
+    bot: bool = Field(default=False, description="The author is a bot (nothing is ever sent to bots).")
+
+
+class ExampleContext(_Model):
+    """What the pipeline knows about the example's thread and author when it decides."""
+
+    heat: Score = Field(default=0.0, description="Thread heat (0..1).")
+    acknowledged: bool = Field(default=False, description="The thread was already acknowledged.")
+    moved_private: bool = Field(default=False, description="The thread was already moved to private.")
+    acks_today: int = Field(
+        default=0, ge=0, description="Acknowledgements the author already got in the last day."
+    )
+    own_account: bool = Field(
+        default=False, description="The pipeline knows the author as one of the brand's accounts."
+    )
+
+
+class Expectation(_Model):
+    """What an example must produce; every key given must hold."""
+
+    category: Category | None = Field(default=None, description="The verdict's category.")
+    rule: RuleId | None = Field(default=None, description="The id of the deciding rule (or fallback).")
+    actions: Annotated[tuple[ActionKind, ...] | None, AsList] = Field(
+        default=None, description="The decision's action kinds, exactly and in order."
+    )
+    language: LanguageCode | None = Field(default=None, description="The detected language.")
+
+    @model_validator(mode="after")
+    def _something(self) -> Expectation:
+        if self.category is None and self.rule is None and self.actions is None and self.language is None:
+            raise ValueError("expect needs at least one of category, rule, actions, language")
+        return self
+
+
+class Example(_Model):
+    """A message and what the policy must do with it; checked by `tactful policy test`, ignored at run time."""
+
+    name: str = Field(default="", description="Short label shown in the report.")
+    text: ExampleText = Field(description="The message text.")
+    platform: Platform = Field(default=Platform.X, description="Where it was posted.")
+    channel: Channel | None = Field(
+        default=None,
+        description="Channel (default: mention on x, comment on facebook, group on telegram); "
+        "direct is a private chat.",
+    )
+    language_hint: LanguageCode | None = Field(
+        default=None, description="The language the platform reported, as X does."
+    )
+    author: ExampleAuthor = Field(default_factory=ExampleAuthor, description="Who wrote it.")
+    context: ExampleContext = Field(default_factory=ExampleContext, description="Thread and author state.")
+    time: datetime | None = Field(
+        default=None, description="When it was written (default 2025-01-06T12:00Z)."
+    )
+    expect: Expectation = Field(description="What must happen.")
+
+
 class Policy(_Model):
     """A complete conduct policy, version 1."""
 
     version: Literal[1] = Field(description="Schema version; must be 1.")
-    brand: Brand
+    brand: Brand = Field(description="Who the policy speaks for.")
     default_language: LanguageCode = Field(default="en", description="Language every template must cover.")
-    keywords: Keywords = Field(default_factory=Keywords)
+    keywords: Keywords = Field(default_factory=Keywords, description="Words that raise queue priority.")
     templates: dict[TemplateId, dict[LanguageCode, tuple[Text, ...]]] = Field(
         default_factory=dict, description="Template id -> language -> text variants."
     )
     rules: tuple[Rule, ...] = Field(min_length=1, description="Ordered rules; first match wins.")
-    safety: Safety = Field(default_factory=Safety)
+    safety: Safety = Field(default_factory=Safety, description="Limits on automatic sends.")
+    examples: tuple[Example, ...] = Field(
+        default=(),
+        description="Messages with expected outcomes for `tactful policy test`; ignored at run time.",
+    )
 
 
 Loc = tuple[str | int, ...]
@@ -216,9 +278,49 @@ class SchemaIssue:
     hint: str | None = None
 
 
+#: The channels each platform has (see tactful.domain.Channel).
+PLATFORM_CHANNELS: dict[Platform, frozenset[Channel]] = {
+    Platform.X: frozenset({Channel.MENTION, Channel.SEARCH, Channel.DIRECT}),
+    Platform.FACEBOOK: frozenset({Channel.COMMENT, Channel.DIRECT}),
+    Platform.TELEGRAM: frozenset({Channel.GROUP, Channel.DIRECT}),
+}
+
+#: The channel an example uses when it names none.
+DEFAULT_CHANNEL: dict[Platform, Channel] = {
+    Platform.X: Channel.MENTION,
+    Platform.FACEBOOK: Channel.COMMENT,
+    Platform.TELEGRAM: Channel.GROUP,
+}
+
+
 def semantic_issues(policy: Policy) -> list[SchemaIssue]:
     """Return every problem type checks cannot see: references, duplicates, variables, coverage."""
-    return [*_rule_issues(policy), *_template_issues(policy)]
+    return [*_rule_issues(policy), *_template_issues(policy), *_example_issues(policy)]
+
+
+def _example_issues(policy: Policy) -> Iterator[SchemaIssue]:
+    rule_ids = [rule.id for rule in policy.rules]
+    for index, example in enumerate(policy.examples):
+        if example.channel is not None and example.channel not in PLATFORM_CHANNELS[example.platform]:
+            channels = ", ".join(sorted(PLATFORM_CHANNELS[example.platform]))
+            yield SchemaIssue(
+                ("examples", index, "channel"),
+                f"{example.platform.value} has no {example.channel.value} channel",
+                f"{example.platform.value} channels: {channels}",
+            )
+        expected = example.expect.rule
+        if expected is not None and expected != FALLBACK_RULE_ID and expected not in rule_ids:
+            close = difflib.get_close_matches(expected, rule_ids, n=1)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"rules: {', '.join(rule_ids)}, {FALLBACK_RULE_ID}"
+            )
+            yield SchemaIssue(
+                ("examples", index, "expect", "rule"),
+                f"expects rule '{expected}', which is not defined",
+                hint,
+            )
 
 
 def _rule_issues(policy: Policy) -> Iterator[SchemaIssue]:
@@ -234,7 +336,38 @@ def _rule_issues(policy: Policy) -> Iterator[SchemaIssue]:
             )
         else:
             seen[rule.id] = index
+        yield from _impossible_conditions(index, rule.when)
         yield from _action_issues(policy, index, rule)
+
+
+LIST_CONDITIONS = ("category", "platform", "channel", "language", "keywords_any")
+SCORE_CONDITIONS = ("heat", "toxicity", "complaint", "confidence")
+
+
+def _impossible_conditions(index: int, when: When) -> Iterator[SchemaIssue]:
+    """Conditions that no message can meet: an empty list, min not below max, a max of 0."""
+    loc: Loc = ("rules", index, "when")
+    for name in LIST_CONDITIONS:
+        if getattr(when, name) == ():
+            yield SchemaIssue(
+                (*loc, name),
+                f"{name} is an empty list, so the rule could never match",
+                f"list at least one value, or remove {name} to match any",
+            )
+    for score in SCORE_CONDITIONS:
+        low, high = getattr(when, f"min_{score}"), getattr(when, f"max_{score}")
+        if low is not None and high is not None and low >= high:
+            yield SchemaIssue(
+                (*loc, f"max_{score}"),
+                f"min_{score} ({low}) must be below max_{score} ({high}), so the rule could never match",
+                f"min_{score} matches scores >= {low}, max_{score} scores < {high}",
+            )
+        elif high == 0:
+            yield SchemaIssue(
+                (*loc, f"max_{score}"),
+                f"max_{score} 0 can never hold, so the rule could never match (scores are never below 0)",
+                "max_ bounds are exclusive: use a bound above 0, or remove it",
+            )
 
 
 def _action_issues(policy: Policy, index: int, rule: Rule) -> Iterator[SchemaIssue]:

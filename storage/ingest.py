@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -9,7 +10,8 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 
 from storage import tables as t
 from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
-from tactful.domain import IncomingMessage, QuarantinedPayload
+from storage.team_chat import store_presses
+from tactful.domain import CallbackPress, IncomingMessage, QuarantinedPayload
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,10 +248,13 @@ def store_fetch(
     cursor: str | None,
     quarantined: list[QuarantinedPayload],
     now: datetime,
+    *,
+    presses: Sequence[CallbackPress] = (),
 ) -> IngestStats:
-    """Store one fetch's messages, quarantined payloads and cursor atomically."""
+    """Store one fetch's messages, button presses, quarantined payloads and cursor atomically."""
     with engine.begin() as conn:
         stored, duplicates = store_messages(conn, messages, now, source=key)
+        store_presses(conn, presses, now)
         store_quarantined(conn, quarantined, now)
         save_cursor(conn, key, cursor, now)
     return IngestStats(stored=stored, duplicates=duplicates, quarantined=len(quarantined))

@@ -301,3 +301,59 @@ class WebSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", index=True)
     created_at: datetime = _utc()
     expires_at: datetime = _utc(index=True)
+
+
+class TeamChatPost(SQLModel, table=True):
+    """A review item announced in the Telegram team chat: its own small outbox, at most one post per item.
+
+    ``pending`` → ``sending`` (committed before the call) → ``posted`` with the message ref; a post a
+    crash left in ``sending`` becomes ``unknown`` and is never sent again. `last_state` is the item
+    state the message shows, so the message is edited when the item changes.
+    """
+
+    __tablename__ = "team_chat_posts"
+    __table_args__ = (
+        UniqueConstraint("item_id", "chat_id", name="uq_team_chat_posts_item_chat"),
+        Index("ix_team_chat_posts_status_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="review_items.id")
+    chat_id: str = Field(max_length=32)
+    rule: str = Field(max_length=16)  # why it was announced: "priority" or "due"
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    message_ref: str | None = Field(default=None, max_length=64)
+    last_state: str | None = Field(default=None, max_length=255)
+    shown_status: str | None = Field(default=None, max_length=16)
+    state_at: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _utc()
+    posted_at: datetime | None = _utc(nullable=True)
+
+
+class TeamChatPress(SQLModel, table=True):
+    """A button press in the team chat, stored once per callback query id (replays change nothing).
+
+    ``pending`` → ``handling`` (committed before the queue action) → ``done`` with the outcome and the
+    answer to show; presses from other chats are ``ignored``; a crash mid-action leaves
+    ``interrupted``. `answer_status` tracks answerCallbackQuery: ``pending``, ``answered``, ``failed``.
+    """
+
+    __tablename__ = "team_chat_presses"
+    __table_args__ = (Index("ix_team_chat_presses_status", "status", "answer_status"),)
+
+    callback_query_id: str = Field(primary_key=True, max_length=64)
+    telegram_user_id: int = Field(sa_type=BigInteger)
+    chat_id: str | None = Field(default=None, max_length=32)
+    message_ref: str | None = Field(default=None, max_length=64)
+    data: str | None = Field(default=None, max_length=64)
+    received_at: datetime = _utc()
+    status: str = Field(default="pending", max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)
+    item_id: int | None = None
+    actor: str | None = Field(default=None, max_length=128)
+    answer: str | None = Field(default=None, max_length=255)
+    answer_status: str | None = Field(default=None, max_length=16)
+    handled_at: datetime | None = _utc(nullable=True)

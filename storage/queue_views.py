@@ -72,8 +72,31 @@ class QueueCounters:
 
 
 def list_items(conn: Connection, where: QueueFilter, limit: int = 200) -> list[QueueRow]:
-    """Return review items by priority (highest first), then due time (none last), then age (oldest first)."""
+    """Return review items by priority (highest first), then due time (none last), then age (oldest first).
+
+    The page of item ids is chosen first from the review items alone (joined to verdicts only to
+    filter by category or language), and only those rows are joined to their message and author:
+    with ten thousand items waiting this is several times faster than sorting the full join.
+    """
     r, m, a, v = t.review_items, t.messages, t.authors, t.verdicts
+    order = (desc(r.c.priority), r.c.due_at.is_(None), r.c.due_at, r.c.created_at, r.c.id)
+    page = select(r.c.id)
+    statuses = _STATUSES.get(where.status, ("open", "claimed"))
+    if statuses is not None:
+        page = page.where(r.c.status.in_(statuses))
+    if where.platform:
+        page = page.where(r.c.platform == where.platform)
+    if where.assignee == NO_ASSIGNEE:
+        page = page.where(r.c.assignee.is_(None))
+    elif where.assignee:
+        page = page.where(r.c.assignee == where.assignee)
+    if where.category or where.language:
+        page = page.join(v, v.c.message_id == r.c.message_id)
+        if where.category:
+            page = page.where(v.c.category == where.category)
+        if where.language:
+            page = page.where(v.c.language == where.language)
+    chosen = page.order_by(*order).limit(limit).subquery()
     query = (
         select(
             r.c.id,
@@ -90,25 +113,13 @@ def list_items(conn: Connection, where: QueueFilter, limit: int = 200) -> list[Q
             r.c.created_at,
             r.c.due_at,
         )
+        .select_from(chosen)
+        .join(r, r.c.id == chosen.c.id)
         .join(m, m.c.id == r.c.message_id)
         .join(a, a.c.id == m.c.author_id)
         .outerjoin(v, v.c.message_id == m.c.id)
-        .order_by(desc(r.c.priority), r.c.due_at.is_(None), r.c.due_at, r.c.created_at, r.c.id)
-        .limit(limit)
+        .order_by(*order)
     )
-    statuses = _STATUSES.get(where.status, ("open", "claimed"))
-    if statuses is not None:
-        query = query.where(r.c.status.in_(statuses))
-    if where.platform:
-        query = query.where(r.c.platform == where.platform)
-    if where.category:
-        query = query.where(v.c.category == where.category)
-    if where.language:
-        query = query.where(v.c.language == where.language)
-    if where.assignee == NO_ASSIGNEE:
-        query = query.where(r.c.assignee.is_(None))
-    elif where.assignee:
-        query = query.where(r.c.assignee == where.assignee)
     return [QueueRow(**row._mapping) for row in conn.execute(query)]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from tactful.cli_policy import add_policy_commands
 from tactful.cli_users import add_user_commands
 from tactful.errors import ConfigurationError
 from tactful.labels import QUEUE_LABELS, LabelTask
@@ -397,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export_labels)
 
     add_user_commands(sub)
+    add_policy_commands(sub)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="apply migrations")

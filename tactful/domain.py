@@ -70,3 +70,20 @@ class QuarantinedPayload:
     source: str
     reason: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackPress:
+    """Someone pressed an inline button under one of the bot's messages (a Telegram callback query).
+
+    `message_external_id` is the pressed message as ``"<chat>:<message>"``; `data` is the button's
+    callback data, untrusted until validated by whoever acts on it.
+    """
+
+    callback_query_id: str
+    user_id: str
+    data: str | None
+    chat_id: str | None
+    message_external_id: str | None
+    username: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -151,11 +151,14 @@ def build_telegram(settings: TelegramSettings, clock: Clock | None = None) -> Pl
     )
     listeners: list[Listener] = []
     webhook: TelegramWebhook | None = None
+    staff_chats = (str(int(settings.team_chat_id)),) if settings.team_chat_id else ()
     if settings.mode == "webhook":
         secret = _required_secret(settings, "telegram", "webhook_secret")
         if not settings.webhook_url:
             raise ConfigurationError("[telegram] mode is webhook but webhook_url is empty")
-        webhook = TelegramWebhook(bot_id=client.bot_id, bot_username=settings.bot_username, secret=secret)
+        webhook = TelegramWebhook(
+            bot_id=client.bot_id, bot_username=settings.bot_username, secret=secret, staff_chats=staff_chats
+        )
 
         def start() -> None:
             client.set_webhook(
@@ -164,7 +167,12 @@ def build_telegram(settings: TelegramSettings, clock: Clock | None = None) -> Pl
 
     else:
         listeners.append(
-            TelegramUpdatesListener(client, settings.bot_username, poll_timeout=settings.poll_timeout_seconds)
+            TelegramUpdatesListener(
+                client,
+                settings.bot_username,
+                poll_timeout=settings.poll_timeout_seconds,
+                staff_chats=staff_chats,
+            )
         )
 
         def start() -> None:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from policies.decision import Decision, DecisionContext
 from policies.engine import PolicyEngine
-from policies.loader import LoadedPolicy, default_policy_path, load_policy
+from policies.loader import LoadedPolicy, default_policy_path, load_policies
+
+#: `[policy] path`: one file, several layered files (later ones override earlier ones), or none.
+ConfiguredPaths = Path | Sequence[Path] | None
+
+
+def policy_paths(configured: ConfiguredPaths) -> tuple[Path, ...]:
+    """Return the policy files to layer, in order: the configured ones, else the shipped default."""
+    if configured is None:
+        return (default_policy_path(),)
+    if isinstance(configured, Path):
+        return (configured,)
+    return tuple(configured) or (default_policy_path(),)
 
 
 class ActivePolicy:
@@ -24,8 +37,8 @@ class ActivePolicy:
 
     @property
     def source(self) -> str:
-        """The file the policy was read from."""
-        return str(self.loaded.path)
+        """The file(s) the policy was read from (`base.yaml + overrides.yaml` when layered)."""
+        return self.loaded.source
 
     @property
     def brand_name(self) -> str:
@@ -43,12 +56,16 @@ class ActivePolicy:
 
 
 class PolicySource:
-    """Loads the configured policy file and hands out the active policy (thread-safe)."""
+    """Loads the configured policy file(s) and hands out the active policy (thread-safe).
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path or default_policy_path()
+    Examples in the files (`examples:`) are not read: they only serve `tactful policy test`.
+    """
+
+    def __init__(self, path: ConfiguredPaths) -> None:
+        self.paths = policy_paths(path)
+        self.path = self.paths[0]
         self._lock = threading.Lock()
-        self._active = ActivePolicy(load_policy(self.path))
+        self._active = ActivePolicy(load_policies(self.paths))
 
     def current(self) -> ActivePolicy:
         """Return the policy in force now."""

@@ -80,7 +80,13 @@ class PollCoordinator:
         except PlatformError as exc:
             return self._failed(str(exc), self._backoff())
         stats = store_fetch(
-            self._db, key, result.messages, result.cursor, result.quarantined, self._clock.now()
+            self._db,
+            key,
+            result.messages,
+            result.cursor,
+            result.quarantined,
+            self._clock.now(),
+            presses=result.presses,
         )
         if self.failures:
             log.info("%s recovered after %d failed polls", key, self.failures)

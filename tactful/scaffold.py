@@ -19,7 +19,7 @@ CONFIG_TEMPLATE = """\
 url = "sqlite:///./tactful.db"   # or postgresql+psycopg://user@host/db
 
 [policy]
-path = "policy.yaml"             # your conduct policy; check it after every edit
+path = "policy.yaml"             # your conduct policy: tactful policy check policy.yaml after every edit
 
 [web]
 host = "127.0.0.1"

@@ -8,11 +8,13 @@ the queue priority and the complaint signal of messages that name it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from moderation.classifier import Moderator
 from moderation.rules import DEFAULT_KEYWORDS
-from policies.loader import default_policy_path, load_policy
+from policies.loader import load_policies
 from tactful.errors import ConfigurationError
+from tactful.policy_source import policy_paths
 from tactful.settings import Settings
 
 
@@ -30,13 +32,17 @@ def complaint_keywords(policy_keywords: Iterable[str]) -> tuple[str, ...]:
 
 def policy_priority_keywords(settings: Settings) -> tuple[str, ...]:
     """Return the configured policy's priority keywords (an invalid policy is a PolicyError, a ConfigurationError)."""
-    return tuple(load_policy(settings.policy.path or default_policy_path()).policy.keywords.priority)
+    return tuple(load_policies(policy_paths(settings.policy.path)).policy.keywords.priority)
 
 
 def build_moderator(settings: Settings) -> Moderator:
     """Return the moderator for these settings; a bad `[moderation] model_dir` is a ConfigurationError."""
-    keywords = complaint_keywords(policy_priority_keywords(settings))
-    model_dir = settings.moderation.model_dir
+    return policy_moderator(policy_priority_keywords(settings), settings.moderation.model_dir)
+
+
+def policy_moderator(priority_keywords: Iterable[str], model_dir: Path | None = None) -> Moderator:
+    """Return the moderator `tactful run` uses for a policy with these priority keywords."""
+    keywords = complaint_keywords(priority_keywords)
     if model_dir is None:
         return Moderator(keywords)
     from moderation.trained import ModelDirError, load_models

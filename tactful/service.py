@@ -29,6 +29,7 @@ from tactful.polling import PollCoordinator
 from tactful.processing import ProcessedMessage, Processor
 from tactful.scoring import build_moderator
 from tactful.settings import Settings
+from tactful.team_chat_stage import TeamChatStage, build_team_chat
 from tactful.web.app import WebServer, create_app
 from tactful.web.dashboard import dashboard_config
 from tactful.web.receivers import FacebookWebhook, TelegramWebhook
@@ -59,6 +60,7 @@ class Service:
     scoring: Moderator
     coordinators: list[PollCoordinator] = field(default_factory=list)
     platforms: list[PlatformParts] = field(default_factory=list)
+    team_chat: TeamChatStage | None = None  # when Telegram has a [telegram] team_chat_id
 
     def close(self) -> None:
         """Release platform clients and database connections."""
@@ -111,11 +113,17 @@ class Service:
             if sent == 0:
                 return total
 
+    def run_team_chat(self) -> None:
+        """One team-chat pass: button presses, their answers, post updates, new announcements."""
+        if self.team_chat is not None:
+            self.team_chat.run_once()
+
     def step(self) -> None:
-        """One full pass of the pipeline: poll, process, dispatch."""
+        """One full pass of the pipeline: poll, process, dispatch, team chat."""
         self.poll_all()
         self.process()
         self.dispatch()
+        self.run_team_chat()
 
 
 def build_service(
@@ -161,7 +169,10 @@ def build_service(
         for part in parts
         for listener in part.listeners
     ]
-    return Service(settings, db, clock, policy, processor, dispatcher, scoring, coordinators, parts)
+    team_chat = build_team_chat(settings, db, clock, bots)
+    return Service(
+        settings, db, clock, policy, processor, dispatcher, scoring, coordinators, parts, team_chat
+    )
 
 
 class ServiceRunner:
@@ -188,6 +199,17 @@ class ServiceRunner:
         recovered = self.service.dispatcher.recover()
         if recovered:
             log.info("found %d sends that completed before the last shutdown", recovered)
+        team_chat = self.service.team_chat
+        if team_chat is not None:
+            team_chat.recover()
+            self.scheduler.add_job(
+                self._guard(self.service.run_team_chat),
+                "interval",
+                seconds=self.service.settings.team_chat.interval_seconds,
+                id="team_chat",
+                max_instances=1,
+                coalesce=True,
+            )
         processing = self.service.settings.processing
         for coordinator in self.service.coordinators:
             self._schedule_poll(coordinator, timedelta(0))

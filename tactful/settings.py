@@ -44,9 +44,13 @@ class StorageSettings(_Section):
 
 
 class PolicySettings(_Section):
-    """Which conduct policy drives decisions (default: the shipped `policies/default.yaml`)."""
+    """Which conduct policy drives decisions (default: the shipped `policies/default.yaml`).
 
-    path: Path | None = None
+    `path` may list several files: they are layered in order, later ones overriding earlier ones
+    (see docs/policy.md, "Layering").
+    """
+
+    path: Path | list[Path] | None = None
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -56,7 +60,9 @@ class WebSettings(_Section):
     """Dashboard and webhook endpoint address, and the dashboard's sessions.
 
     `secure_cookies` unset means: Secure cookies unless `host` is a loopback address
-    (127.0.0.1, localhost, ::1), where plain HTTP is the usual way in.
+    (127.0.0.1, localhost, ::1), where plain HTTP is the usual way in. `public_url` is the
+    dashboard's address as people open it (behind a proxy, e.g. ``https://tactful.example.com``),
+    used in links the team chat posts; empty means ``http://<host>:<port>``.
     """
 
     host: str = "127.0.0.1"
@@ -66,12 +72,22 @@ class WebSettings(_Section):
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     session_secret: SecretStr | None = None
     session_secret_file: Path | None = None
+    public_url: str = Field(default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")
 
     def cookies_secure(self) -> bool:
         """Whether session cookies carry the Secure flag (HTTPS only)."""
         if self.secure_cookies is not None:
             return self.secure_cookies
         return self.host.strip().lower() not in LOOPBACK_HOSTS
+
+    def dashboard_url(self) -> str:
+        """The dashboard's address as people reach it: `public_url`, else ``http://<host>:<port>``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host.strip()
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address
+        return f"http://{host}:{self.port}"
 
 
 class ProcessingSettings(_Section):
@@ -141,7 +157,7 @@ class TelegramSettings(_Section):
     enabled: bool = False
     bot_username: str = ""
     api_base_url: str = "https://api.telegram.org/bot"
-    team_chat_id: str = ""
+    team_chat_id: str = Field(default="", pattern=r"^(-?[0-9]{1,20})?$")
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
     poll_timeout_seconds: int = Field(default=20, ge=0, le=50)
@@ -150,6 +166,20 @@ class TelegramSettings(_Section):
     bot_token_file: Path | None = None
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None
+
+
+class TeamChatSettings(_Section):
+    """Which review items are announced in the Telegram team chat (`[telegram] team_chat_id`).
+
+    An open item is announced once when its priority is at least `min_priority` and it is at most
+    `max_age_hours` old, or when its due time is within `due_within_minutes` (or past).
+    `interval_seconds` is how often announcements, button presses and message updates run.
+    """
+
+    min_priority: int = Field(default=80, ge=0)
+    max_age_hours: float = Field(default=24.0, gt=0)
+    due_within_minutes: float = Field(default=30.0, ge=0)
+    interval_seconds: float = Field(default=1.0, gt=0)
 
 
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
@@ -175,6 +205,7 @@ class Settings(BaseSettings):
     x: XSettings = XSettings()
     facebook: FacebookSettings = FacebookSettings()
     telegram: TelegramSettings = TelegramSettings()
+    team_chat: TeamChatSettings = TeamChatSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -212,6 +243,11 @@ def resolve_config_path(explicit: str | Path | None) -> Path | None:
     return local if local.exists() else None
 
 
+def _beside(config: Path, path: Path) -> Path:
+    """Resolve a relative path against the config file's directory."""
+    return path if path.is_absolute() else (config.parent / path).resolve()
+
+
 def load_settings(config: str | Path | None = None) -> Settings:
     """Load settings from the TOML file (if any) and the environment, with clear errors."""
     path = resolve_config_path(config)
@@ -232,8 +268,11 @@ def load_settings(config: str | Path | None = None) -> Settings:
         )
         where = str(path) if path else "environment"
         raise ConfigurationError(f"{where}: invalid settings: {problems}") from exc
-    if settings.policy.path is not None and path is not None and not settings.policy.path.is_absolute():
-        settings.policy.path = (path.parent / settings.policy.path).resolve()
+    policy_path = settings.policy.path
+    if path is not None and isinstance(policy_path, Path):
+        settings.policy.path = _beside(path, policy_path)
+    elif path is not None and isinstance(policy_path, list):
+        settings.policy.path = [_beside(path, item) for item in policy_path]
     model_dir = settings.moderation.model_dir
     if model_dir is not None and path is not None and not model_dir.is_absolute():
         settings.moderation.model_dir = (path.parent / model_dir).resolve()

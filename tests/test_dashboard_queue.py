@@ -105,6 +105,50 @@ def test_the_queue_is_ordered_by_priority_then_due_time_then_age(db: Engine, clo
     assert (counters.open, counters.claimed, counters.due_soon) == (5, 0, 1)
 
 
+def test_a_limited_page_holds_the_most_urgent_items_that_match_the_filter(
+    db: Engine, clock: FrozenClock
+) -> None:
+    facebook = {"platform": Platform.FACEBOOK, "channel": Channel.COMMENT}
+    messages = [
+        make_message(str(n), f"message {n}", thread=f"t{n}", **(facebook if n % 2 else {})) for n in range(8)
+    ]
+    ids = store(db, clock.now(), *messages)
+    items = {n: open_item(db, ids[str(n)], clock.now(), priority=10 * n) for n in range(8)}
+    with db.begin() as conn:
+        for n in range(8):
+            conn.execute(
+                t.verdicts.insert().values(
+                    message_id=ids[str(n)],
+                    category="complaint" if n in (1, 2, 4) else "question",
+                    sentiment="negative",
+                    sentiment_score=-0.5,
+                    toxicity=0.0,
+                    complaint=0.9,
+                    language="en" if n != 2 else "fr",
+                    confidence=0.9,
+                    explanation="test",
+                    keywords=[],
+                    signals={},
+                    model="test",
+                    created_at=clock.now(),
+                )
+            )
+    with db.connect() as conn:
+        page = [row.id for row in list_items(conn, QueueFilter(), limit=3)]
+        on_facebook = [row.id for row in list_items(conn, QueueFilter(platform="facebook"), limit=2)]
+        complaints = list_items(conn, QueueFilter(category="complaint"), limit=2)
+        english_complaints = [
+            row.id for row in list_items(conn, QueueFilter(category="complaint", language="en"), limit=5)
+        ]
+    assert page == [items[7], items[6], items[5]]
+    assert on_facebook == [items[7], items[5]]
+    assert [(row.id, row.category, row.text) for row in complaints] == [
+        (items[4], "complaint", "message 4"),
+        (items[2], "complaint", "message 2"),
+    ]
+    assert english_complaints == [items[4], items[1]]
+
+
 def test_filters_narrow_the_list_and_unknown_values_are_refused(db: Engine, clock: FrozenClock) -> None:
     ids = store(
         db,

@@ -44,24 +44,31 @@ BROKEN = [
     ),
     ("duplicate_rule_ids.yaml", 13, 9, "rules[2].id", "duplicate rule id 'complaint'", "rules[0]"),
     ("reserved_rule_id.yaml", 5, 9, "rules[0].id", "reserved", "another id"),
-    ("yaml_syntax.yaml", 6, 32, "(yaml)", "expected ',' or ']'", None),
+    ("yaml_syntax.yaml", 6, 32, "(yaml)", "expected ',' or ']'", "close the [ list"),
     (
         "priority_out_of_range.yaml",
         9,
         21,
         "rules[0].then[0].queue.priority",
         "less than or equal to 100",
-        None,
+        "expected whole number 0..100",
     ),
     ("bad_category.yaml", 7, 28, "rules[0].when.category[1]", "Input should be", "did you mean 'complaint'?"),
-    ("two_actions_in_one_item.yaml", 10, 9, "rules[0].then[0]", "exactly one of", None),
-    ("duplicate_yaml_key.yaml", 9, 5, "rules[0].when", "key 'when' given twice", None),
+    ("two_actions_in_one_item.yaml", 10, 9, "rules[0].then[0]", "exactly one of", "one action per list item"),
+    ("duplicate_yaml_key.yaml", 9, 5, "rules[0].when", "key 'when' given twice", "merge them"),
     ("ignore_with_reply.yaml", 12, 17, "rules[0].then[1].ignore", "contradicts acknowledge", "remove one"),
-    ("min_above_max.yaml", 7, 7, "rules[0].when", "min_confidence (0.8) must be below max_confidence", None),
+    (
+        "min_above_max.yaml",
+        8,
+        23,
+        "rules[0].when.max_confidence",
+        "min_confidence (0.8) must be below max_confidence",
+        "scores >= 0.8",
+    ),
     ("bad_platform_key.yaml", 6, 5, "brand.own_accounts.twitter", "invalid key 'twitter'", "x, facebook"),
-    ("missing_brand.yaml", 1, 1, "brand", "missing required key 'brand'", None),
+    ("missing_brand.yaml", 1, 1, "brand", "missing required key 'brand'", "add brand:"),
     ("wrong_version.yaml", 1, 10, "version", "Input should be 1", "version 1"),
-    ("not_a_mapping.yaml", 1, 1, "(top level)", "must be a YAML mapping, found list", None),
+    ("not_a_mapping.yaml", 1, 1, "(top level)", "must be a YAML mapping, found list", "default.yaml"),
 ]
 
 
@@ -172,7 +179,7 @@ rules:
     with pytest.raises(PolicyError) as caught:
         parse_policy(text, "p.yaml")
     found = [(i.line, i.column, i.field_path) for i in caught.value.issues]
-    assert found == [(6, 5, "templates.ack.False"), (10, 17, "rules[0].then[0].ignore")]
+    assert found == [(6, 5, "templates.ack.no"), (10, 17, "rules[0].then[0].ignore")]
     assert all(i.hint is not None and "quote it" in i.hint for i in caught.value.issues)
 
 

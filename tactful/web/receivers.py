@@ -16,8 +16,12 @@ class FacebookWebhook:
 
 @dataclass(frozen=True, slots=True)
 class TelegramWebhook:
-    """What the Telegram endpoint needs: the bot's name and the secret token set with setWebhook."""
+    """What the Telegram endpoint needs: the bot's name and the secret token set with setWebhook.
+
+    `staff_chats` are chats whose messages are the team's (the team chat), never stored as customers'.
+    """
 
     bot_id: str
     bot_username: str
     secret: str = field(repr=False)
+    staff_chats: tuple[str, ...] = ()

@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 
 from listeners.facebook import parse_webhook
 from listeners.facebook_webhook import verify_signature, verify_subscription
-from listeners.telegram import parse_update, webhook_secret_matches
+from listeners.telegram import parse_callback_query, parse_update, webhook_secret_matches
 from storage.ingest import store_fetch
 from tactful.clock import Clock
-from tactful.domain import IncomingMessage, QuarantinedPayload
+from tactful.domain import CallbackPress, IncomingMessage, QuarantinedPayload
 from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def webhook_router(
 
         @router.post("/telegram")
         async def telegram_update(request: Request) -> Response:
-            """Store the customer message of one update delivered with our secret token."""
+            """Store the customer message (or team-chat button press) of one update delivered with our secret token."""
             received = request.headers.get("x-telegram-bot-api-secret-token")
             if not webhook_secret_matches(received, telegram.secret):
                 log.warning("telegram webhook refused: bad or missing secret token")
@@ -107,9 +107,16 @@ def webhook_router(
                 bad = [QuarantinedPayload(tg_key, error, body.decode("utf-8", "replace")[:100_000])]
                 _store(db, clock, tg_key, [], bad)
                 return PlainTextResponse("ok")
-            result = parse_update(payload, telegram.bot_username, source=tg_key)
+            result: IncomingMessage | CallbackPress | QuarantinedPayload | None
+            result = parse_update(
+                payload, telegram.bot_username, source=tg_key, staff_chats=telegram.staff_chats
+            )
+            if result is None:
+                result = parse_callback_query(payload, source=tg_key)
             if isinstance(result, IncomingMessage):
                 _store(db, clock, tg_key, [result], [])
+            elif isinstance(result, CallbackPress):
+                store_fetch(db, tg_key, [], None, [], clock.now(), presses=[result])
             elif isinstance(result, QuarantinedPayload):
                 _store(db, clock, tg_key, [], [result])
             return PlainTextResponse("ok")
