@@ -225,12 +225,15 @@ def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, Thre
 
 
 def load_author_send_states(
-    conn: Connection, author_ids: set[int], since: datetime
+    conn: Connection, author_ids: set[int], since: datetime, known: set[int] | None = None
 ) -> dict[int, AuthorSendState]:
-    """Count automated sends per author since `since` and find the last template variant each received."""
+    """Count automated sends per author since `since` and find the last template variant each received.
+
+    Only the authors in `known` (default: all) are looked up; the others start with no sends.
+    """
     o = t.outbox
     states = {author_id: AuthorSendState() for author_id in author_ids}
-    ordered = sorted(author_ids)
+    ordered = sorted(author_ids if known is None else author_ids & known)
     for part in chunks(ordered):
         counts = conn.execute(
             select(o.c.author_id, func.count())
@@ -331,42 +334,44 @@ def _apply_review_updates(conn: Connection, updates: dict[int, dict[str, Any]], 
 
 
 def _add_author_history(conn: Connection, counts: dict[int, AuthorCounts]) -> None:
-    """Add the batch's processed messages and troll verdicts to each author's counters."""
+    """Add the batch's processed messages and troll verdicts to each author's counters.
+
+    `first_message_at` keeps the first processed message's time (set once); troll counters are
+    written only for the few authors with a troll verdict in the batch, so the common case binds
+    one timestamp per author.
+    """
     a = t.authors
-    first = bindparam("first_at", type_=a.c.first_message_at.type)
-    last_troll = bindparam("last_troll", type_=a.c.last_troll_at.type)
     execute_many(
         conn,
         update(a)
         .where(a.c.id == bindparam("aid"))
         .values(
             messages_processed=a.c.messages_processed + bindparam("added"),
-            troll_verdicts=a.c.troll_verdicts + bindparam("trolls"),
-            first_message_at=case(
-                (or_(a.c.first_message_at.is_(None), a.c.first_message_at > first), first),
-                else_=a.c.first_message_at,
-            ),
-            last_troll_at=case(
-                (
-                    and_(
-                        last_troll.is_not(None),
-                        or_(a.c.last_troll_at.is_(None), a.c.last_troll_at < last_troll),
-                    ),
-                    last_troll,
-                ),
-                else_=a.c.last_troll_at,
+            first_message_at=func.coalesce(
+                a.c.first_message_at, bindparam("first_at", type_=a.c.first_message_at.type)
             ),
         ),
         [
-            {
-                "aid": author_id,
-                "added": c.messages,
-                "trolls": c.trolls,
-                "first_at": c.first_message_at,
-                "last_troll": c.last_troll_at,
-            }
+            {"aid": author_id, "added": c.messages, "first_at": c.first_message_at}
             for author_id, c in counts.items()
         ],
+    )
+    trolls = [(author_id, c) for author_id, c in counts.items() if c.trolls]
+    if not trolls:
+        return
+    last_troll = bindparam("last_troll", type_=a.c.last_troll_at.type)
+    execute_many(
+        conn,
+        update(a)
+        .where(a.c.id == bindparam("aid"))
+        .values(
+            troll_verdicts=a.c.troll_verdicts + bindparam("trolls"),
+            last_troll_at=case(
+                (or_(a.c.last_troll_at.is_(None), a.c.last_troll_at < last_troll), last_troll),
+                else_=a.c.last_troll_at,
+            ),
+        ),
+        [{"aid": author_id, "trolls": c.trolls, "last_troll": c.last_troll_at} for author_id, c in trolls],
     )
 
 

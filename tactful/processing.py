@@ -210,7 +210,12 @@ class Processor:
                 now=now,
                 threads=threads,
                 authors=load_author_send_states(
-                    conn, {row.author_id for row in pending}, now - timedelta(days=1)
+                    conn,
+                    {row.author_id for row in pending},
+                    now - timedelta(days=1),
+                    # Outbox rows are written with the counters: an author none of whose messages
+                    # were processed yet has none (the caps across workers are best effort anyway).
+                    known={row.author_id for row in pending if row.author_messages},
                 ),
                 own=own_accounts(conn),
                 links=links,

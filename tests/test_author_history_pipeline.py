@@ -120,3 +120,25 @@ def test_a_repeat_abuser_is_recognised_across_batches(
     assert (category, confidence) == ("troll", 0.9)
     assert "repeat abuser: 2 earlier troll verdicts" in explanation
     assert rule_of(db, "a3") == "troll"  # confident: ignored, not fed
+
+
+def acks_to(db: Engine, author: str) -> int:
+    o, a = t.outbox, t.authors
+    with db.connect() as conn:
+        return len(
+            conn.execute(
+                select(o.c.id).join(a, a.c.id == o.c.author_id).where(a.c.external_id == author)
+            ).all()
+        )
+
+
+def test_the_daily_cap_per_author_holds_across_batches(
+    db: Engine, clock: FrozenClock, moderator: Moderator
+) -> None:
+    texts = [f"my order #{n}4411 never arrived and I want a refund" for n in range(5)]
+    process(db, clock, moderator, make_message("c0", texts[0], author_id="5", thread="c0"))
+    for n in range(1, 5):  # separate batches: the cap must come from the store, not the batch's memory
+        process(
+            db, clock, moderator, make_message(f"c{n}", texts[n], author_id="5", thread=f"c{n}", minutes=n)
+        )
+    assert acks_to(db, "5") == 3  # default safety.max_acks_per_author_per_day
