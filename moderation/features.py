@@ -7,10 +7,15 @@ using a model never imports scikit-learn (about a second per process).
 A text is normalised (lowercased, typographic apostrophes unified, links -> "url", @mentions ->
 "@user", digits -> "0", runs of 4+ equal word characters cut to 3: "soooo" -> "sooo", "12345" ->
 "000") and split into tokens: words
-(`[#@]?\\w+('\\w+)*`) and single other characters (punctuation, emoji). Two blocks of features:
-- word n-grams over all tokens, named "w:<gram>" ("w:not working");
-- character n-grams inside each word, padded with a space at both ends as scikit-learn's
-  "char_wb" does, named "c:<gram>" ("c: wor").
+(`[#@]?\\w+('\\w+)*`) and single other characters (punctuation, emoji). With negation marking
+(`FeatureParams.negation`, the default since model format 2) every word after a negator ("not",
+"never", "no", "without", any "...n't", ...) up to the next `. , : ; ! ?` gets the suffix "_neg"
+("i don't like it, but" -> "i", "don't", "like_neg", "it_neg", ",", "but"), as in Pang, Lee &
+Vaithyanathan (2002). Two blocks of features:
+- word n-grams over all tokens, named "w:<gram>" ("w:not working_neg");
+- character n-grams inside each word (without a "_neg" suffix: "like_neg" gives the n-grams of
+  "like"), padded with a space at both ends as scikit-learn's "char_wb" does, named "c:<gram>"
+  ("c: wor").
 A feature's value is its count in the text divided by the square root of the number of n-grams of
 its block in the text (known to the vocabulary or not), so it does not depend on the vocabulary:
 features of several tasks can share one index space. Only n-grams in the vocabulary are kept.
@@ -35,6 +40,41 @@ _MENTION = re.compile(r"@\w+")
 _DIGIT = re.compile(r"\d")
 _ELONGATED = re.compile(r"(\w)\1{3,}")
 _TOKEN = re.compile(r"[#@]?\w+(?:'\w+)*|[^\w\s]")
+NEGATION_SUFFIX = "_neg"
+# Tokens that open a negation scope (apostrophes removed first), and the ones that close it.
+_NEGATORS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nobody",
+        "nothing",
+        "nowhere",
+        "neither",
+        "nor",
+        "nope",
+        "without",
+        "cannot",
+        "cant",
+        "aint",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "wasnt",
+        "arent",
+        "werent",
+        "wont",
+        "wouldnt",
+        "shouldnt",
+        "couldnt",
+        "havent",
+        "hasnt",
+        "hadnt",
+    ]
+)
+_CLAUSE_END = frozenset(".,:;!?")
 _MAX_N = 8
 WORD_PREFIX = "w:"
 CHAR_PREFIX = "c:"
@@ -44,10 +84,14 @@ _CACHE_LIMIT = 200_000
 
 @dataclass(frozen=True, slots=True)
 class FeatureParams:
-    """Which n-grams a featurizer produces: inclusive (min, max) lengths; (0, 0) turns a block off."""
+    """Which n-grams a featurizer produces: inclusive (min, max) lengths; (0, 0) turns a block off.
+
+    `negation` marks the words in a negation scope (see the module docstring).
+    """
 
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
+    negation: bool = True
 
     def __post_init__(self) -> None:
         for name, (low, high) in (("word_ngrams", self.word_ngrams), ("char_ngrams", self.char_ngrams)):
@@ -56,16 +100,23 @@ class FeatureParams:
 
     def to_json(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready object."""
-        return {"word_ngrams": list(self.word_ngrams), "char_ngrams": list(self.char_ngrams)}
+        return {
+            "word_ngrams": list(self.word_ngrams),
+            "char_ngrams": list(self.char_ngrams),
+            "negation": self.negation,
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> FeatureParams:
         """Parse `to_json` output; raise ValueError naming the field that is wrong."""
         if not isinstance(data, dict):
             raise ValueError("must be an object")
-        unknown = set(data) - {"word_ngrams", "char_ngrams"}
+        unknown = set(data) - {"word_ngrams", "char_ngrams", "negation"}
         if unknown:
             raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
+        negation = data.get("negation")
+        if not isinstance(negation, bool):
+            raise ValueError("negation must be true or false")
         ranges: dict[str, tuple[int, int]] = {}
         for name in ("word_ngrams", "char_ngrams"):
             value = data.get(name)
@@ -77,7 +128,7 @@ class FeatureParams:
                 raise ValueError(f"{name} must be a list of two integers")
             ranges[name] = (value[0], value[1])
         try:
-            return cls(**ranges)
+            return cls(ranges["word_ngrams"], ranges["char_ngrams"], negation)
         except ValueError as exc:
             raise ValueError(str(exc)) from None
 
@@ -99,12 +150,36 @@ class SparseRows:
         return len(self.indptr) - 1
 
 
-def tokens(text: str) -> list[str]:
-    """Normalise a text and split it into tokens (see the module docstring)."""
+def tokens(text: str, negation: bool = False) -> list[str]:
+    """Normalise a text and split it into tokens, marking negation scopes if asked (see the module docstring)."""
     lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
     lowered = _MENTION.sub("@user", _URL.sub(" url ", lowered))
     lowered = _ELONGATED.sub(r"\1\1\1", _DIGIT.sub("0", lowered))
-    return _TOKEN.findall(lowered)
+    found: list[str] = _TOKEN.findall(lowered)
+    return _mark_negation(found) if negation else found
+
+
+def _mark_negation(toks: list[str]) -> list[str]:
+    """Suffix "_neg" to the words (starting with a letter or digit) after a negator, up to a clause end."""
+    marked: list[str] = []
+    negated = False
+    for token in toks:
+        if token in _CLAUSE_END:
+            negated = False
+        elif negated and token[0].isalnum():
+            token += NEGATION_SUFFIX
+        elif token.endswith("n't") or token.replace("'", "") in _NEGATORS:
+            negated = True
+        marked.append(token)
+    return marked
+
+
+def _char_word(token: str, negation: bool) -> str:
+    """The part of a word token its character n-grams are taken from (no #/@, no negation suffix)."""
+    word = token.lstrip("#@")
+    if negation and word.endswith(NEGATION_SUFFIX):
+        word = word[: -len(NEGATION_SUFFIX)]
+    return word
 
 
 def _word_grams(toks: Sequence[str], low: int, high: int) -> Iterator[str]:
@@ -114,9 +189,9 @@ def _word_grams(toks: Sequence[str], low: int, high: int) -> Iterator[str]:
             yield WORD_PREFIX + " ".join(toks[start : start + n])
 
 
-def _char_grams(token: str, low: int, high: int) -> list[str]:
-    """Character n-grams of one padded word, named with the char prefix."""
-    padded = f" {token.lstrip('#@')} "
+def _char_grams(word: str, low: int, high: int) -> list[str]:
+    """Character n-grams of one padded word (as `_char_word` gives it), named with the char prefix."""
+    padded = f" {word} "
     size = len(padded)
     return [CHAR_PREFIX + padded[i : i + n] for n in range(low, high + 1) for i in range(size - n + 1)]
 
@@ -128,7 +203,7 @@ def _is_word(token: str) -> bool:
 
 def analyze(text: str, params: FeatureParams) -> list[str]:
     """Every feature name of a text, with repeats (used to build a vocabulary)."""
-    toks = tokens(text)
+    toks = tokens(text, params.negation)
     names: list[str] = []
     if params.word_ngrams != (0, 0):
         names.extend(_word_grams(toks, *params.word_ngrams))
@@ -136,7 +211,7 @@ def analyze(text: str, params: FeatureParams) -> list[str]:
         low, high = params.char_ngrams
         for token in toks:
             if _is_word(token):
-                names.extend(_char_grams(token, low, high))
+                names.extend(_char_grams(_char_word(token, params.negation), low, high))
     return names
 
 
@@ -182,7 +257,7 @@ class Featurizer:
         lengths: list[int] = []
         scales: list[float] = []
         for text in texts:
-            toks = tokens(text)
+            toks = tokens(text, self.params.negation)
             if use_words:
                 start = len(flat)
                 total = 0
@@ -215,7 +290,7 @@ class Featurizer:
         """Known character n-gram indices of a word and its n-gram count, cached per word."""
         cached = self._char_cache.get(token)
         if cached is None:
-            grams = _char_grams(token, low, high)
+            grams = _char_grams(_char_word(token, self.params.negation), low, high)
             index = self._index
             cached = ([index[g] for g in grams if g in index], len(grams))
             if len(self._char_cache) >= _CACHE_LIMIT:
@@ -248,7 +323,9 @@ class FoldedLinear:
         """Forget the per-token cache (done between batches when it is full)."""
         # token -> (row of its n-gram weight sum or -1 if not a word, unigram column or -1, n-gram count)
         self._token_cache: dict[str, tuple[int, int, int]] = {}
+        # The words whose n-gram weight sums are rows of the table ("like" serves "like_neg" too).
         self._words: list[str] = []
+        self._word_rows: dict[str, int] = {}
         self._table = np.zeros((1024, self._outputs), dtype=np.float64)
 
     def logits(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -268,6 +345,7 @@ class FoldedLinear:
         longer = range(max(word_low, 2), word_high + 1) if use_words else range(0)
         cache = self._token_cache
         new_token = self._new_token
+        negation = self._params.negation
         word_ids: list[int] = []
         word_lengths: list[int] = []
         word_scales: list[float] = []
@@ -276,7 +354,7 @@ class FoldedLinear:
         char_scales: list[float] = []
         known_words = len(self._words)
         for text in texts:
-            toks = tokens(text)
+            toks = tokens(text, negation)
             word_start = len(word_ids)
             char_start = len(char_rows)
             grams = 0
@@ -322,9 +400,13 @@ class FoldedLinear:
         """Cache a token seen for the first time: its word row (weights summed later), unigram, n-gram count."""
         row, count = -1, 0
         if _is_word(token) and self._params.char_ngrams != (0, 0):
-            row = len(self._words)
-            self._words.append(token)
-            count = _gram_count(token, *self._params.char_ngrams)
+            word = _char_word(token, self._params.negation)
+            found = self._word_rows.get(word)
+            if found is None:
+                found = self._word_rows[word] = len(self._words)
+                self._words.append(word)
+            row = found
+            count = _gram_count(word, *self._params.char_ngrams)
         entry = (row, self._index.get(WORD_PREFIX + token, -1), count)
         self._token_cache[token] = entry
         return entry
@@ -348,9 +430,9 @@ class FoldedLinear:
         self._table[first:needed] = _block_sum(self._weights, known, lengths, ones, needed - first)
 
 
-def _gram_count(token: str, low: int, high: int) -> int:
+def _gram_count(word: str, low: int, high: int) -> int:
     """How many character n-grams `_char_grams` gives for a word."""
-    size = len(token.lstrip("#@")) + 2
+    size = len(word) + 2
     return sum(max(0, size - n + 1) for n in range(low, high + 1))
 
 

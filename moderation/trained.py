@@ -2,18 +2,23 @@
 
 A model directory (written by `moderation.training`) holds:
 - `manifest.json`: format and version, feature parameters, and per task its labels, files,
-  decision threshold (binary) or class offsets (sentiment), the dense signals it reads with their
-  standardisation, the training file's sha256 and row counts, and cross-validation figures;
+  decision threshold (binary) or how the class scores combine and the class offsets (sentiment),
+  the dense signals it reads with their standardisation, the training file's sha256 and row
+  counts, and cross-validation figures;
 - `vocabulary.json`: the feature names (`moderation.features`) shared by every task;
 - `<task>.coef.npy`, `<task>.intercept.npy`: float64 arrays, loaded with `allow_pickle=False`.
   Columns of a coefficient matrix: one per vocabulary feature, then one per dense signal.
 Loading never executes code from the directory: JSON and plain numpy arrays only, every file
-checked against the sha256 the manifest records.
+checked against the sha256 the manifest records. Format 2 added negation marking
+(`features.negation`) and `tasks.sentiment.combine`; format 1 directories are still read, as
+written (no negation marking, softmax).
 
 `TrainedScorer` is a `Scorer` that runs the default scorers (whose signals the models also read)
 and adds, per task present: `trained_complaint`, `trained_offensive` (probabilities shifted so
 that the threshold chosen by cross-validation sits at 0.5) and `trained_sentiment_negative`,
-`trained_sentiment_neutral`, `trained_sentiment_positive` (class probabilities, offsets applied).
+`trained_sentiment_neutral`, `trained_sentiment_positive` (class probabilities, offsets applied:
+a softmax of the class scores plus offsets, or with `combine` "one_vs_rest" the same over each
+class's log-sigmoid).
 """
 
 from __future__ import annotations
@@ -37,8 +42,12 @@ from moderation.tasks import TASKS, TaskSpec
 from tactful.errors import ConfigurationError
 
 FORMAT = "tactful-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
+SOFTMAX = "softmax"  # multiclass: probabilities are a softmax of the class scores
+ONE_VS_REST = "one_vs_rest"  # multiclass: each class its own sigmoid, normalised
+COMBINES = (SOFTMAX, ONE_VS_REST)
 
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -54,11 +63,13 @@ class TaskModel:
 
     spec: TaskSpec
     coef: npt.NDArray[np.float64]  # (outputs, vocabulary + dense)
-    intercept: npt.NDArray[np.float64]  # (outputs,): threshold or offsets already applied
+    intercept: npt.NDArray[np.float64]  # (outputs,): for a binary task, shifted so its threshold is 0.5
     dense: tuple[str, ...]
     dense_mean: tuple[float, ...]
     dense_scale: tuple[float, ...]
     threshold: float | None  # binary tasks: the decision threshold chosen by cross-validation
+    combine: str | None = None  # multiclass tasks: SOFTMAX or ONE_VS_REST
+    offsets: tuple[float, ...] | None = None  # multiclass tasks: added to the class log-scores
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +102,16 @@ def load_models(directory: str | Path) -> TrainedModels:
         raise reader.error("", "must be a JSON object")
     if manifest.get("format") != FORMAT:
         raise reader.error("format", f"must be {FORMAT!r}")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise reader.error(
-            "format_version", f"is {manifest.get('format_version')!r}, this tactful reads {FORMAT_VERSION}"
-        )
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+        raise reader.error("format_version", f"is {version!r}, this tactful reads {readable}")
     features = reader.mapping(manifest, "features")
+    fields = {k: features.get(k) for k in ("word_ngrams", "char_ngrams", "negation") if k in features}
+    if version == 1:
+        fields["negation"] = False  # format 1 had no negation marking
     try:
-        params = FeatureParams.from_json(
-            {k: features.get(k) for k in ("word_ngrams", "char_ngrams") if k in features}
-        )
+        params = FeatureParams.from_json(fields)
     except ValueError as exc:
         raise reader.error("features", str(exc)) from None
     vocabulary_file = reader.mapping(features, "vocabulary", "features.vocabulary")
@@ -115,7 +127,7 @@ def load_models(directory: str | Path) -> TrainedModels:
     for task_name, task_json in tasks_json.items():
         if task_name not in TASKS:
             raise reader.error(f"tasks.{task_name}", f"unknown task (known: {', '.join(TASKS)})")
-        tasks[task_name] = _load_task(root, reader, TASKS[task_name], task_json, len(vocabulary))
+        tasks[task_name] = _load_task(root, reader, TASKS[task_name], task_json, len(vocabulary), version)
     name = "trained-" + hashlib.sha256(raw).hexdigest()[:12]
     return TrainedModels(name=name, path=root, featurizer=featurizer, tasks=tasks, manifest=manifest)
 
@@ -210,7 +222,7 @@ def _load_array(root: Path, reader: _ManifestReader, entry: Any, field: str) -> 
 
 
 def _load_task(
-    root: Path, reader: _ManifestReader, spec: TaskSpec, task_json: Any, vocabulary_size: int
+    root: Path, reader: _ManifestReader, spec: TaskSpec, task_json: Any, vocabulary_size: int, version: int
 ) -> TaskModel:
     """Validate one task's manifest entry and load its arrays."""
     field = f"tasks.{spec.name}"
@@ -237,6 +249,8 @@ def _load_task(
     if intercept.shape != (outputs,):
         raise reader.error(f"{field}.intercept", f"has shape {list(intercept.shape)}, expected [{outputs}]")
     threshold: float | None = None
+    combine: str | None = None
+    offsets: tuple[float, ...] | None = None
     if spec.positive is not None:
         threshold = reader.number(task_json, "threshold", f"{field}.threshold")
         if not 0.0 < threshold < 1.0:
@@ -245,7 +259,9 @@ def _load_task(
         intercept = intercept - math.log(threshold / (1.0 - threshold))
     else:
         offsets = reader.numbers(task_json, "offsets", f"{field}.offsets", outputs)
-        intercept = intercept + np.asarray(offsets, dtype=np.float64)
+        combine = SOFTMAX if version == 1 else task_json.get("combine")
+        if combine not in COMBINES:
+            raise reader.error(f"{field}.combine", f"must be {' or '.join(repr(c) for c in COMBINES)}")
     return TaskModel(
         spec=spec,
         coef=coef,
@@ -254,6 +270,8 @@ def _load_task(
         dense_mean=mean,
         dense_scale=scale,
         threshold=threshold,
+        combine=combine,
+        offsets=offsets,
     )
 
 
@@ -306,7 +324,8 @@ class TrainedScorer:
                     z += dense_weights[k, j] * ((values - task.dense_mean[j]) / task.dense_scale[j])
                 logits[:, k] = z
             output += len(task.intercept)
-            for signal, values in zip(task.spec.signals, _probabilities(logits), strict=True):
+            probabilities = output_probabilities(logits, task.combine, task.offsets)
+            for signal, values in zip(task.spec.signals, probabilities, strict=True):
                 columns[signal] = values.tolist()
         return columns
 
@@ -323,11 +342,21 @@ class TrainedScorer:
         return columns
 
 
-def _probabilities(logits: npt.NDArray[np.float64]) -> list[npt.NDArray[np.float64]]:
-    """Sigmoid of a single logit column, else a softmax across columns; one array per output."""
+def output_probabilities(
+    logits: npt.NDArray[np.float64], combine: str | None, offsets: Sequence[float] | None = None
+) -> list[npt.NDArray[np.float64]]:
+    """Per output, the probabilities of a (rows, outputs) array of linear scores; one array per output.
+
+    One output: its sigmoid. Several: a softmax of `scores + offsets`, where the scores are the
+    logits (SOFTMAX) or each logit's log-sigmoid (ONE_VS_REST: the classes' own probabilities,
+    normalised). Element-wise per row, so a row's result does not depend on the others.
+    """
     if logits.shape[1] == 1:
         return [1.0 / (1.0 + np.exp(-np.clip(logits[:, 0], -700.0, 700.0)))]
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    scores = -np.logaddexp(0.0, -logits) if combine == ONE_VS_REST else logits.copy()
+    if offsets is not None:
+        scores += np.asarray(offsets, dtype=np.float64)
+    shifted = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     probabilities = exp / exp.sum(axis=1, keepdims=True)
     return [probabilities[:, k] for k in range(logits.shape[1])]

@@ -334,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep this deterministic share of each file out of training and report its figures",
     )
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    p.add_argument("--c", type=float, nargs="+", default=[0.3, 1.0, 3.0], help="regularisation values to try")
+    p.add_argument(
+        "--c", type=float, nargs="+", default=[1.0, 3.0, 10.0], help="regularisation values to try"
+    )
     p.add_argument("--min-df", type=int, default=2, help="keep n-grams seen in at least this many texts")
     p.add_argument("--word-ngrams", type=int, nargs=2, default=[1, 2], metavar=("MIN", "MAX"))
     p.add_argument("--char-ngrams", type=int, nargs=2, default=[2, 5], metavar=("MIN", "MAX"))

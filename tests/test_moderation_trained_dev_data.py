@@ -24,8 +24,10 @@ FILES = {
     "sentiment": DATA / "sentiment_dev.jsonl",
 }
 # C fixed to the value cross-validation picks, to keep the test to about a minute.
-C = {"complaint": 3.0, "offensive": 0.3, "sentiment": 0.3}
-FLOORS = {"complaint": 0.77, "offensive": 0.74, "sentiment": 0.64}
+C = {"complaint": 3.0, "offensive": 3.0, "sentiment": 3.0}
+# Measured (docs/moderation.md): held-out 0.779, 0.766, 0.693; CV 0.770, 0.754, 0.640.
+FLOORS = {"complaint": 0.76, "offensive": 0.75, "sentiment": 0.67}
+CV_FLOORS = {"complaint": 0.75, "offensive": 0.74, "sentiment": 0.62}
 
 pytestmark = [
     pytest.mark.shared_data,
@@ -53,6 +55,14 @@ def test_held_out_figures_reach_the_measured_level(held_out_model, task):
     held = manifest["tasks"][task]["held_out"]
     assert held["rows"] > 300
     assert held["value"] >= FLOORS[task], json.dumps(held)
+
+
+@pytest.mark.parametrize("task", list(FILES))
+def test_cross_validated_figures_reach_the_measured_level(held_out_model, task):
+    _, manifest = held_out_model
+    cv = manifest["tasks"][task]["cv"]
+    assert cv["value"] >= CV_FLOORS[task], json.dumps(cv)
+    assert cv["value_optimistic"] >= cv["value"] - 0.02
 
 
 @pytest.mark.parametrize("task", list(FILES))

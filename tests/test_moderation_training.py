@@ -13,11 +13,19 @@ import numpy as np
 import pytest
 
 from moderation.classifier import Moderator, default_scorers
+from moderation.evaluate import evaluate
 from moderation.features import Featurizer
 from moderation.scorer import Scorer
-from moderation.tasks import LabelledDataError, read_labelled, split_holdout
+from moderation.tasks import TASKS, LabelledDataError, read_labelled, split_holdout
 from moderation.trained import ModelDirError, TrainedScorer, load_models
-from moderation.training import TrainingError, TrainOptions, train
+from moderation.training import (
+    TrainingError,
+    TrainOptions,
+    cross_fold_predictions,
+    nb_ratios,
+    task_metric,
+    train,
+)
 from moderation.verdict import Category, Sentiment
 from tactful.cli import main
 from tactful.errors import ConfigurationError
@@ -76,11 +84,13 @@ def test_model_dir_holds_only_json_and_plain_arrays(model_dir: Path):
 def test_manifest_records_format_features_training_files_and_cv(model_dir: Path):
     manifest = read_manifest(model_dir)
     assert manifest["format"] == "tactful-model"
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["created_at"] == "2026-01-05T09:00:00Z"
     assert manifest["features"]["word_ngrams"] == [1, 2]
     assert manifest["features"]["char_ngrams"] == [2, 5]
+    assert manifest["features"]["negation"] is True
     assert manifest["features"]["min_df"] == 1
+    assert manifest["model"]["weighting"].startswith("naive Bayes log-count ratios")
     assert set(manifest["tasks"]) == {"complaint", "offensive", "sentiment"}
     complaint = manifest["tasks"]["complaint"]
     assert complaint["labels"] == ["not_complaint", "complaint"]
@@ -93,8 +103,13 @@ def test_manifest_records_format_features_training_files_and_cv(model_dir: Path)
     assert complaint["cv"]["C"] in (1.0, 10.0)
     assert set(complaint["cv"]["value_by_C"]) == {"1", "10"}
     assert 0 <= complaint["cv"]["value"] <= 1
+    # The optimistic figure is the best value over C, judged on the predictions it was chosen on.
+    assert complaint["cv"]["value_optimistic"] == max(complaint["cv"]["value_by_C"].values())
+    assert "other folds" in complaint["cv"]["selection"]
     assert complaint["held_out"] is None
+    assert "combine" not in complaint
     sentiment = manifest["tasks"]["sentiment"]
+    assert sentiment["combine"] == "one_vs_rest"
     assert len(sentiment["offsets"]) == 3
     assert sentiment["cv"]["metric"] == "macro_recall"
     assert "sentiment_compound" in sentiment["dense"]["signals"]
@@ -108,6 +123,11 @@ def test_loading_round_trips_the_directory(model_dir: Path):
     vocabulary = json.loads((model_dir / "vocabulary.json").read_text("utf-8"))
     assert models.featurizer.vocabulary == tuple(vocabulary)
     assert models.tasks["complaint"].threshold == read_manifest(model_dir)["tasks"]["complaint"]["threshold"]
+    assert models.featurizer.params.negation is True
+    assert models.tasks["sentiment"].combine == "one_vs_rest"
+    assert models.tasks["sentiment"].offsets == tuple(
+        read_manifest(model_dir)["tasks"]["sentiment"]["offsets"]
+    )
 
 
 def test_trained_scorer_computes_the_saved_linear_models(model_dir: Path):
@@ -131,8 +151,9 @@ def test_trained_scorer_computes_the_saved_linear_models(model_dir: Path):
                 value = (scored[name][i] - dense["mean"][k]) / dense["scale"][k]
                 z += value * coef[:, featurizer.size + k]
             if task == "sentiment":
-                z = z + np.asarray(entry["offsets"])
-                expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+                # One-vs-rest: each class's own probability, times exp(offset), normalised.
+                own = 1 / (1 + np.exp(-z)) * np.exp(np.asarray(entry["offsets"]))
+                expected = own / own.sum()
                 got = [
                     scored[f"trained_sentiment_{label}"][i] for label in ("negative", "neutral", "positive")
                 ]
@@ -173,11 +194,21 @@ def test_trained_moderator_gives_sensible_explained_verdicts(model_dir: Path):
 
 def test_trained_verdicts_do_not_depend_on_the_batch(model_dir: Path):
     moderator = Moderator(trained=load_models(model_dir))
-    texts = [json.loads(line)["text"] for line in FILES["complaint"].read_text("utf-8").splitlines()]
+    texts = [
+        json.loads(line)["text"] for path in FILES.values() for line in path.read_text("utf-8").splitlines()
+    ]
+    texts += ["I don't like it, not at all", "not bad! never again", "can't wait :)", ""]
     together = moderator.classify_texts(texts)
     alone = [moderator.classify_texts([text])[0] for text in texts]
     assert together == alone
     scorer = TrainedScorer(load_models(model_dir), default_scorers())
+    batch = scorer.score(texts)
+    fresh = TrainedScorer(load_models(model_dir), default_scorers())  # an empty per-word cache
+    for i in reversed(range(len(texts))):
+        single = fresh.score([texts[i]])
+        assert {signal: values[0] for signal, values in single.items()} == {
+            signal: values[i] for signal, values in batch.items()
+        }
     assert isinstance(scorer, Scorer)
     empty = scorer.score([])
     assert empty["trained_complaint"] == [] and empty["sentiment_compound"] == []
@@ -218,7 +249,23 @@ def _flip_last_byte(path: Path) -> bytes:
 
 CORRUPTIONS = [
     (lambda d: (d / "manifest.json").write_text("{not json"), "manifest.json: not valid JSON"),
-    (lambda d: _edit(d, lambda m: m.update(format_version=99)), "manifest.json: format_version is 99"),
+    (
+        lambda d: _edit(d, lambda m: m.update(format_version=99)),
+        "manifest.json: format_version is 99, this tactful reads 1 and 2",
+    ),
+    (lambda d: _edit(d, lambda m: m.update(format_version=True)), "manifest.json: format_version is True"),
+    (
+        lambda d: _edit(d, lambda m: m["features"].pop("negation")),
+        "manifest.json: features negation must be true or false",
+    ),
+    (
+        lambda d: _edit(d, lambda m: m["tasks"]["sentiment"].update(combine="argmax")),
+        "manifest.json: tasks.sentiment.combine must be 'softmax' or 'one_vs_rest'",
+    ),
+    (
+        lambda d: _edit(d, lambda m: m["tasks"]["sentiment"].pop("offsets")),
+        "manifest.json: tasks.sentiment.offsets must be a list of 3 numbers",
+    ),
     (lambda d: _edit(d, lambda m: m.update(format="something")), "manifest.json: format must be"),
     (
         lambda d: _edit(d, lambda m: m["tasks"]["complaint"].update(threshold=1.5)),
@@ -307,7 +354,9 @@ def test_classify_with_a_corrupt_model_is_a_clear_error(model_copy: Path, monkey
     assert main(["classify", "--model", str(model_copy), "-"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert f"{model_copy / 'manifest.json'}: format_version is '1', this tactful reads 1" in captured.err
+    assert (
+        f"{model_copy / 'manifest.json'}: format_version is '1', this tactful reads 1 and 2" in captured.err
+    )
 
 
 def test_train_command_writes_and_protects_model_dirs(tmp_path: Path, capsys):
@@ -456,3 +505,93 @@ def test_worker_processes_classify_with_the_configured_model(model_dir: Path, sq
         workers.stop()
         db.dispose()
     assert models == [load_models(model_dir).name]
+
+
+def test_format_1_model_dirs_are_still_read_as_written(model_copy: Path):
+    """Format 1: no negation marking, softmax over the sentiment scores plus offsets."""
+
+    def downgrade(manifest: dict) -> None:
+        manifest["format_version"] = 1
+        del manifest["features"]["negation"]
+        del manifest["tasks"]["sentiment"]["combine"]
+
+    _edit(model_copy, downgrade)
+    models = load_models(model_copy)
+    assert models.featurizer.params.negation is False
+    assert models.tasks["sentiment"].combine == "softmax"
+    manifest = read_manifest(model_copy)
+    entry = manifest["tasks"]["sentiment"]
+    coef = np.load(model_copy / entry["coef"]["file"], allow_pickle=False)
+    intercept = np.load(model_copy / entry["intercept"]["file"], allow_pickle=False)
+    text = "I don't like it at all"
+    scored = TrainedScorer(models, default_scorers()).score([text])
+    rows = models.featurizer.transform([text])
+    z = intercept + np.asarray(entry["offsets"])
+    for j in range(rows.indptr[0], rows.indptr[1]):
+        z = z + rows.values[j] * coef[:, rows.indices[j]]
+    for k, name in enumerate(entry["dense"]["signals"]):
+        z = (
+            z
+            + (scored[name][0] - entry["dense"]["mean"][k])
+            / entry["dense"]["scale"][k]
+            * coef[:, models.featurizer.size + k]
+        )
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    got = [scored[f"trained_sentiment_{label}"][0] for label in ("negative", "neutral", "positive")]
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_nb_ratios_are_log_ratios_of_smoothed_presence_shares():
+    import scipy.sparse as sparse
+
+    # Three texts, two columns; repeated counts only count once (presence).
+    text = sparse.csr_matrix(np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]]))
+    positive = np.array([True, True, False])
+    ratios = nb_ratios(text, positive, alpha=1.0)
+    p = np.array([1 + 2, 1 + 1]) / 5  # positive rows: column 0 in 2 texts, column 1 in 1
+    q = np.array([1 + 0, 1 + 1]) / 3
+    np.testing.assert_allclose(ratios, np.log(p / q), rtol=1e-12)
+
+
+def test_nb_weighting_changes_the_model_and_none_is_accepted(tmp_path: Path):
+    plain = train(
+        tmp_path / "plain", {"complaint": FILES["complaint"]}, TrainOptions(folds=3, weighting="none")
+    )
+    assert plain["model"]["weighting"] == "none"
+    weighted = train(tmp_path / "nb", {"complaint": FILES["complaint"]}, TrainOptions(folds=3))
+    a = np.load(tmp_path / "plain" / "complaint.coef.npy", allow_pickle=False)
+    b = np.load(tmp_path / "nb" / "complaint.coef.npy", allow_pickle=False)
+    assert a.shape == b.shape and not np.allclose(a, b)
+    assert weighted["model"]["weighting"].startswith("naive Bayes")
+    with pytest.raises(TrainingError, match="weighting must be one of nb, none, got 'tfidf'"):
+        train(tmp_path / "bad", {"complaint": FILES["complaint"]}, TrainOptions(weighting="tfidf"))
+    with pytest.raises(TrainingError, match="nb_alpha must be positive"):
+        train(tmp_path / "bad", {"complaint": FILES["complaint"]}, TrainOptions(nb_alpha=0.0))
+
+
+@pytest.mark.parametrize("task", ["complaint", "offensive", "sentiment"])
+def test_task_metric_equals_the_evaluation_figure(task: str):
+    labels = TASKS[task].labels
+    rng = np.random.default_rng(3)
+    gold = rng.integers(0, len(labels), 200)
+    for predicted in (rng.integers(0, len(labels), 200), np.zeros(200, dtype=np.int64), gold.copy()):
+        expected = evaluate(task, [labels[i] for i in gold], [labels[i] for i in predicted])
+        metric = {"complaint": "f1", "offensive": "macro_f1", "sentiment": "macro_recall"}[task]
+        assert task_metric(task, gold, predicted) == pytest.approx(expected.metric(metric), abs=1e-12)
+
+
+def test_cross_fold_selection_never_judges_a_fold_by_its_own_choice():
+    """Fold A separates at any threshold in (0.1, 0.9]; fold B only in (0.2, 0.3].
+
+    Chosen on A alone, the threshold nearest 0.5 (0.5) calls every row of B negative; chosen on all
+    rows it would be in (0.2, 0.3] and get B right.
+    """
+    gold = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    p = np.array([0.9, 0.1, 0.9, 0.1, 0.3, 0.2, 0.3, 0.2])
+    proba = {1.0: np.column_stack([1 - p, p])}
+    folds = [
+        (np.array([4, 5, 6, 7]), np.array([0, 1, 2, 3])),
+        (np.array([0, 1, 2, 3]), np.array([4, 5, 6, 7])),
+    ]
+    predicted = cross_fold_predictions("complaint", gold, proba, folds)
+    assert predicted.tolist() == [1, 0, 1, 0, 0, 0, 0, 0]
