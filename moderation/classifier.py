@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from moderation.condescension import condescension_reason
-from moderation.language import detect_languages
+from moderation.language import detect_languages, preload_detector
 from moderation.non_english import decide_non_english
 from moderation.rules import DEFAULT_KEYWORDS, KeywordMatcher, RuleScorer
 from moderation.sarcasm import sarcasm_reason
@@ -93,6 +93,19 @@ class ModerationInput:
     text: str
     language_hint: str | None = None
 
+
+WARM_UP_TEXTS: tuple[str, ...] = (
+    "@brand my order never arrived and nobody answers, this is the third time I ask!!",
+    "Thanks so much, the new app update is great :)",
+    "how do I change the delivery address on my account?",
+    "you are all useless idiots lol",
+    "Mi pedido no ha llegado todavía y nadie responde a mis correos",
+    "Meine Bestellung ist immer noch nicht angekommen, bitte helfen Sie mir",
+    "Mon colis n'est jamais arrivé et le service client ne répond pas",
+    "Мой заказ так и не пришёл, поддержка молчит уже неделю",
+    "我的订单还没有到",
+)
+"""Texts `Moderator.warm_up` classifies: English of each kind and other languages and scripts."""
 
 TROLL_COMPLAINT_CEILING = 0.45
 """Highest complaint score a troll verdict may carry (below the usual 0.5 complaint threshold)."""
@@ -158,6 +171,15 @@ class Moderator:
 
             self._scorers = (TrainedScorer(trained, self._scorers),)
             self.model = trained.name
+
+    def warm_up(self) -> None:
+        """Classify a few sample texts so that every lazily loaded model is loaded now.
+
+        A worker calls this before it reports ready, so its first real batch is not slowed
+        by loading models (the language detector loads its models on first use).
+        """
+        preload_detector()
+        self.classify([ModerationInput(text) for text in WARM_UP_TEXTS])
 
     def classify_texts(self, texts: Sequence[str]) -> list[Verdict]:
         """Classify plain texts (no language hints)."""

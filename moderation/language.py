@@ -336,6 +336,19 @@ def lingua_probabilities(texts: Sequence[str]) -> list[dict[str, float]]:
     return [{codes[value.language]: value.value for value in row if value.value > 0.0} for row in rows]
 
 
+_PRELOAD_TEXTS = (
+    "the parcel still has not arrived and nobody answers",
+    "el paquete todavía no ha llegado y nadie contesta",
+    "посылка до сих пор не пришла и никто не отвечает",
+    "包裹还没有到达也没有人回答",
+)
+
+
+def preload_detector() -> None:
+    """Build lingua's detector and load its models now rather than on the first ambiguous batch."""
+    lingua_probabilities(_PRELOAD_TEXTS)
+
+
 class _DetectorHolder:
     """The process-wide lingua detector and its code map, built on first use under a lock."""
 

@@ -76,7 +76,8 @@ def run_worker(spec: WorkerSpec) -> None:
     settings = spec.settings
     processing = settings.processing
     db = make_engine(settings.storage.url)
-    scoring = build_moderator(settings)  # loads every model now, before the worker reports ready
+    scoring = build_moderator(settings)
+    scoring.warm_up()  # loads every model now, before the worker reports ready
     # The models live as long as the worker: keep the cyclic garbage collector from rescanning them.
     gc.freeze()
     processor = Processor(

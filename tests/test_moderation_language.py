@@ -244,3 +244,13 @@ def test_detector_is_built_once_across_threads(monkeypatch):
     assert len(built) == 1
     assert len(results) == 8
     assert all(detector is results[0] for detector in results)
+
+
+def test_warm_up_builds_the_language_detector_before_the_first_batch() -> None:
+    """A worker warms its moderator up before it reports ready: lingua is built by then."""
+    from moderation import language
+    from moderation.classifier import Moderator
+
+    language._DetectorHolder.detector = None
+    Moderator().warm_up()
+    assert language._DetectorHolder.detector is not None
