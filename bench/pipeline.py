@@ -21,7 +21,7 @@ from tactful.domain import IncomingMessage
 from tactful.policy_source import PolicySource
 from tactful.processing import Processor
 from tactful.settings import ProcessingSettings, Settings, StorageSettings
-from tactful.workers import ProcessingWorkers
+from tactful.workers import WORKER_GC_THRESHOLDS, ProcessingWorkers
 
 BATCH = 500
 
@@ -32,6 +32,7 @@ def run_pipeline_bench(count: int) -> dict[str, float]:
     moderator = Moderator()
     moderator.classify([ModerationInput(m.text) for m in messages[:BATCH]])  # warm up models
     gc.freeze()  # as the workers do after loading the models, so both sides compare alike
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
     scoring_before = _score_alone(moderator, messages)
 

@@ -8,13 +8,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import DBAPIError
 
 from bots.base import Bot, OutboundAction, SendKind, SendResult
 from bots.ratelimit import SendRateCap
+from storage import tables as t
 from storage.outbox import (
     OutboxEntry,
     audit,
+    claim_interrupted,
     due_entries,
     interrupted_entries,
     mark_failed,
@@ -89,8 +92,14 @@ class OutboxDispatcher:
         max_attempts: int = 6,
         observer: Callable[[SentEvent], None] | None = None,
         rng: random.Random | None = None,
+        on_auth_failed: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self._db = db
+        self._on_auth_failed = on_auth_failed  # (platform, "outbox", error), once per run of refusals
+        self._auth_refused: set[str] = set()
+        # Deliveries the platform confirmed while the database could not record them: written
+        # first thing on the next pass, so the items do not sit in "sending" until a restart.
+        self._unrecorded: list[tuple[OutboxEntry, SendResult, datetime]] = []
         self._bots = dict(bots)
         self._clock = clock
         self._sends_per_minute = sends_per_minute
@@ -101,14 +110,27 @@ class OutboxDispatcher:
         self._paused_until: dict[str, datetime] = {}
         self._failing: set[str] = set()
 
-    def recover(self) -> int:
-        """Resolve items a crash left in "sending"; return how many were found already delivered."""
+    def recover(self, stale_after: timedelta | None = None) -> int:
+        """Resolve items a crash left in "sending"; return how many were found already delivered.
+
+        With `stale_after`, only items marked sending at least that long ago: when other
+        processes share the database, a younger one may be a send in flight elsewhere. Each item
+        is taken with a conditional update first, so two processes never recover the same one.
+        """
+        marked_before = None if stale_after is None else self._clock.now() - stale_after
         with self._db.begin() as conn:
-            stuck = [e for e in interrupted_entries(conn) if Platform(e.platform) in self._bots]
+            stuck = [
+                e
+                for e in interrupted_entries(conn, marked_before=marked_before)
+                if Platform(e.platform) in self._bots
+            ]
         delivered = 0
         for entry in stuck:
             bot = self._bots[Platform(entry.platform)]
             now = self._clock.now()
+            with self._db.begin() as conn:
+                if not claim_interrupted(conn, entry.id, marked_before, now):
+                    continue
             try:
                 found = bot.find_sent(to_action(entry))
             except DeliveryUnknown as exc:
@@ -150,6 +172,7 @@ class OutboxDispatcher:
 
     def dispatch_due(self, limit: int = 100) -> int:
         """Send every due item that the caps allow; return how many were delivered."""
+        self._record_unrecorded()
         self._refresh_cap()
         now = self._clock.now()
         paused = {p for p, until in self._paused_until.items() if until > now}
@@ -189,6 +212,9 @@ class OutboxDispatcher:
         except AuthenticationFailed as exc:
             self._paused_until[entry.platform] = now + AUTH_PAUSE
             self._note_failure(entry.platform, f"authentication failed: {exc}", level=logging.ERROR)
+            if entry.platform not in self._auth_refused and self._on_auth_failed is not None:
+                self._on_auth_failed(entry.platform, "outbox", str(exc))
+            self._auth_refused.add(entry.platform)
             with self._db.begin() as conn:
                 reschedule(conn, entry.id, now + AUTH_PAUSE, str(exc), count_attempt=False)
             return 0
@@ -209,23 +235,31 @@ class OutboxDispatcher:
         done = self._clock.now()
         if entry.kind != SendKind.HIDE:
             self._cap.record(done)
-        with self._db.begin() as conn:
-            mark_sent(conn, entry.id, result.platform_ref, result.kind_used.value, done)
-            audit(
-                conn,
-                done,
-                "tactful",
-                f"outbox.{result.kind_used.value}",
-                "outbox",
-                str(entry.id),
-                ref=result.platform_ref,
-                rule=entry.rule_id,
-                policy_version=entry.policy_version,
+        self._auth_refused.discard(entry.platform)
+        try:
+            with self._db.begin() as conn:
+                _record_sent(conn, entry, result, done)
+        except DBAPIError:
+            log.warning(
+                "outbox item %s was delivered but the database cannot record it yet; will retry", entry.id
             )
+            self._unrecorded.append((entry, result, done))
+            raise
         self._note_recovery(entry.platform)
         if self._observer is not None:
             self._observer(SentEvent(entry=entry, result=result))
         return 1
+
+    def _record_unrecorded(self) -> None:
+        """Record deliveries the database missed (still "sending": recovery may have settled them)."""
+        while self._unrecorded:
+            entry, result, done = self._unrecorded[0]
+            with self._db.begin() as conn:
+                status = conn.execute(select(t.outbox.c.status).where(t.outbox.c.id == entry.id)).scalar_one()
+                if status == "sending":
+                    _record_sent(conn, entry, result, done)
+            self._unrecorded.pop(0)
+            log.info("recorded outbox item %s, delivered while the database was unavailable", entry.id)
 
     def _note_failure(self, platform: str, what: str, level: int = logging.WARNING) -> None:
         if platform not in self._failing:
@@ -236,3 +270,19 @@ class OutboxDispatcher:
         if platform in self._failing:
             self._failing.discard(platform)
             log.info("sending on %s recovered", platform)
+
+
+def _record_sent(conn: Connection, entry: OutboxEntry, result: SendResult, done: datetime) -> None:
+    """Mark an item sent with the platform's reference and audit the delivery."""
+    mark_sent(conn, entry.id, result.platform_ref, result.kind_used.value, done)
+    audit(
+        conn,
+        done,
+        "tactful",
+        f"outbox.{result.kind_used.value}",
+        "outbox",
+        str(entry.id),
+        ref=result.platform_ref,
+        rule=entry.rule_id,
+        policy_version=entry.policy_version,
+    )

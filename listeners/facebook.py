@@ -26,6 +26,17 @@ from listeners.base import FetchResult, Listener
 from listeners.facebook_client import GraphClient
 from tactful.clock import Clock
 from tactful.domain import Author, Channel, IncomingMessage, Platform, QuarantinedPayload
+from tactful.payload_fields import (
+    AUTHOR_ID_MAX,
+    DISPLAY_NAME_MAX,
+    THREAD_ID_MAX,
+    brief,
+    is_token,
+    name,
+    plausible,
+    storable_text,
+    utc_from_timestamp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +113,7 @@ def _comment_message(
     *,
     has_attachment: bool,
 ) -> _Outcome:
-    if not isinstance(author, dict) or not _is_id(author.get("id")):
+    if not isinstance(author, dict) or not _is_author_id(author.get("id")):
         return f"comment {comment_id}: missing or invalid 'from'"
     if text is None:
         return None if has_attachment else f"comment {comment_id}: missing 'message'"
@@ -112,7 +123,7 @@ def _comment_message(
         return None  # a photo or sticker only: nothing to read
     created_at = parse_graph_time(created)
     if created_at is None:
-        return f"comment {comment_id}: missing or invalid 'created_time' {created!r}"
+        return f"comment {comment_id}: missing or invalid 'created_time' {brief(created)}"
     in_reply_to = parent_id if _is_id(parent_id) and parent_id != post_id else None
     return IncomingMessage(
         platform=Platform.FACEBOOK,
@@ -122,9 +133,9 @@ def _comment_message(
         author=Author(
             platform=Platform.FACEBOOK,
             external_id=str(author["id"]),
-            display_name=_str_or_none(author.get("name")),
+            display_name=name(author.get("name"), DISPLAY_NAME_MAX),
         ),
-        text=text,
+        text=storable_text(text),
         created_at=created_at,
         in_reply_to_external_id=in_reply_to,
         raw=raw,
@@ -139,7 +150,7 @@ def normalise_conversation_message(message: Any, page_id: str) -> _Outcome:
     if not _is_id(mid):
         return "message: missing or invalid 'id'"
     sender = message.get("from")
-    if not isinstance(sender, dict) or not _is_id(sender.get("id")):
+    if not isinstance(sender, dict) or not _is_author_id(sender.get("id")):
         return f"message {mid}: missing or invalid 'from'"
     if sender["id"] == page_id:
         return None
@@ -173,12 +184,12 @@ def normalise_messaging_event(event: Any, page_id: str) -> _Outcome:
     if not _is_id(mid):
         return "messaging event: missing or invalid 'message.mid'"
     sender = event.get("sender")
-    if not isinstance(sender, dict) or not _is_id(sender.get("id")):
+    if not isinstance(sender, dict) or not _is_author_id(sender.get("id")):
         return f"message {mid}: missing or invalid 'sender.id'"
     recipient = event.get("recipient")
     recipient_id = recipient.get("id") if isinstance(recipient, dict) else None
     if recipient_id != page_id:
-        return f"message {mid}: recipient {recipient_id!r} is not page {page_id}"
+        return f"message {mid}: recipient {brief(recipient_id)} is not page {page_id}"
     if sender["id"] == page_id:
         return None
     if message.get("text") is None:
@@ -206,7 +217,7 @@ def _direct_message(
     if not text.strip():
         return None  # attachments only
     if created_at is None:
-        return f"message {mid}: missing or invalid time {created_raw!r}"
+        return f"message {mid}: missing or invalid time {brief(created_raw)}"
     return IncomingMessage(
         platform=Platform.FACEBOOK,
         channel=Channel.DIRECT,
@@ -215,9 +226,9 @@ def _direct_message(
         author=Author(
             platform=Platform.FACEBOOK,
             external_id=sender_id,
-            display_name=_str_or_none(sender_name),
+            display_name=name(sender_name, DISPLAY_NAME_MAX),
         ),
-        text=text,
+        text=storable_text(text),
         created_at=created_at,
         is_private=True,
         raw=raw,
@@ -252,7 +263,7 @@ def parse_webhook(
         reject(payload, f"webhook body is a {type(payload).__name__}, not a JSON object")
         return messages, quarantined
     if payload.get("object") != "page":
-        reject(payload, f"webhook object is {payload.get('object')!r}, not 'page'")
+        reject(payload, f"webhook object is {brief(payload.get('object'))}, not 'page'")
         return messages, quarantined
     entries = payload.get("entry")
     if not isinstance(entries, list):
@@ -263,7 +274,7 @@ def parse_webhook(
             reject(entry, f"entry is a {type(entry).__name__}, not a JSON object")
             continue
         if str(entry.get("id")) != page_id:
-            reject(entry, f"entry for page {entry.get('id')!r}, not {page_id}")
+            reject(entry, f"entry for page {brief(entry.get('id'))}, not {page_id}")
             continue
         changes, events = entry.get("changes"), entry.get("messaging")
         if changes is None and events is None:
@@ -560,31 +571,25 @@ class FacebookConversationsListener(_FacebookListener):
 
 def parse_graph_time(value: Any) -> datetime | None:
     """Parse a Graph time (``2026-01-05T09:00:00+0000``) or unix seconds into aware UTC."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if not isinstance(value, str) or not value.strip():
-        return None
+    if not isinstance(value, str):
+        return utc_from_timestamp(value)
     text = value.strip()
-    if text.isdigit():
-        return parse_graph_time(int(text))
+    if text.isascii() and text.isdigit():
+        return utc_from_timestamp(int(text)) if len(text) <= 12 else None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        # Converting a time at the edge of the calendar (0001-01-01T00:00+05:00) overflows.
+        return plausible(parsed.astimezone(UTC)) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _from_millis(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return datetime.fromtimestamp(value / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
+        return utc_from_timestamp(value / 1000)
+    except OverflowError:  # an integer too large for a float
         return None
 
 
@@ -599,11 +604,13 @@ def _advance(cursor: TimeCursor | None, item_id: str, moment: datetime) -> TimeC
 
 
 def _is_id(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and bool(value) and len(value) <= 128
+    """A comment, post, conversation or message id: printable, no spaces, fits a thread id."""
+    return is_token(value, THREAD_ID_MAX)
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _is_author_id(value: Any) -> TypeGuard[str]:
+    """A person's (page-scoped) id: printable, no spaces, fits an author id."""
+    return is_token(value, AUTHOR_ID_MAX)
 
 
 def _dump(item: Any) -> str:

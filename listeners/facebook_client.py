@@ -7,15 +7,21 @@ to the configured base URL (the simulator in tests and demos, the real API in pr
 The session also moves the access token out of query strings and form bodies into an
 ``Authorization: Bearer`` header, so tokens never appear in URLs, logs or exception
 messages. Every SDK call goes through `GraphClient.request`, which maps failures to
-`tactful.errors` and remembers the usage headers of the last answer.
+`tactful.errors` and remembers the usage headers of the last answer. With `read_retries`, a read
+(GET) that fails transiently (5xx, a dropped connection, a timeout, an unreadable answer) is tried
+again at once, after a short jittered pause: one poll of a Page makes a request per post, and
+without this one failed request in many would throw the whole poll away (writes are never retried
+here; the outbox decides about those).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -119,6 +125,8 @@ class GraphClient(facebook.GraphAPI):
         api_version: str = DEFAULT_API_VERSION,
         timeout: float = 10.0,
         clock: Clock | None = None,
+        read_retries: int = 0,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         if not access_token:
             raise ValueError("a Facebook page access token is required")
@@ -130,6 +138,8 @@ class GraphClient(facebook.GraphAPI):
         self.graph_url = graph_url.rstrip("/")
         self.clock: Clock = clock or SystemClock()
         self._graph_session = session
+        self._read_retries = max(0, read_retries)
+        self._pause = pause
 
     def __repr__(self) -> str:
         return f"GraphClient(graph_url={self.graph_url!r}, api_version={self.version!r})"
@@ -146,8 +156,31 @@ class GraphClient(facebook.GraphAPI):
         files: Any = None,
         method: str | None = None,
     ) -> dict[str, Any]:
-        """Call the Graph API through the SDK and return the JSON object, mapping every failure."""
+        """Call the Graph API through the SDK and return the JSON object, mapping every failure.
+
+        A read that fails transiently is retried up to `read_retries` times (after 0.1 s, 0.2 s, ...,
+        with jitter); writes are tried once.
+        """
         verb = method or ("POST" if post_args is not None else "GET")
+        retries = self._read_retries if verb == "GET" else 0
+        for attempt in range(retries + 1):
+            try:
+                return self._request_once(verb, path, args, post_args, files, method)
+            except TransientPlatformError:
+                if attempt >= retries:
+                    raise
+            self._pause(0.1 * (2**attempt) * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request_once(
+        self,
+        verb: str,
+        path: str,
+        args: dict[str, Any] | None,
+        post_args: dict[str, Any] | None,
+        files: Any,
+        method: str | None,
+    ) -> dict[str, Any]:
         operation = f"{verb} /{path}"
         try:
             result = super().request(path, args=args, post_args=post_args, files=files, method=method)

@@ -13,17 +13,27 @@ import hmac
 import json
 import re
 from collections.abc import Collection
-from datetime import UTC, datetime
 from typing import Any
 
 from listeners.base import FetchResult, Listener
 from listeners.telegram_client import TelegramClient
 from tactful.domain import Author, CallbackPress, Channel, IncomingMessage, Platform, QuarantinedPayload
+from tactful.payload_fields import (
+    DISPLAY_NAME_MAX,
+    USERNAME_MAX,
+    brief,
+    name,
+    storable_text,
+    utc_from_timestamp,
+)
 
 START_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What Telegram accepts as a ``/start`` deep-link payload."""
 
 ALLOWED_UPDATES = ("message", "callback_query")
+MAX_ID = 2**53
+"""Telegram ids have at most 52 significant bits; anything larger is not from Telegram."""
+CALLBACK_ID_MAX = 64
 GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
 _START_RE = re.compile(r"^/start(?:@(?P<bot>\w+))?(?:\s+(?P<payload>\S+))?\s*$")
 _NOT_CUSTOMER_UPDATES = frozenset(
@@ -86,8 +96,8 @@ def parse_callback_query(
     if not isinstance(query, dict):
         return _quarantine(source, update, "'callback_query' is not a JSON object")
     sender = query.get("from")
-    if not isinstance(query.get("id"), str) or not query["id"]:
-        return _quarantine(source, update, "callback_query: missing 'id'")
+    if not isinstance(query.get("id"), str) or not query["id"] or len(query["id"]) > CALLBACK_ID_MAX:
+        return _quarantine(source, update, "callback_query: missing or invalid 'id'")
     if not isinstance(sender, dict) or not _is_int(sender.get("id")):
         return _quarantine(source, update, f"callback_query {query['id']}: missing 'from.id'")
     data = query.get("data")
@@ -103,10 +113,10 @@ def parse_callback_query(
     return CallbackPress(
         callback_query_id=query["id"],
         user_id=str(sender["id"]),
-        data=data if isinstance(data, str) else None,
+        data=storable_text(data) if isinstance(data, str) else None,
         chat_id=chat_id,
         message_external_id=message_ref,
-        username=_str_or_none(sender.get("username")),
+        username=name(sender.get("username"), USERNAME_MAX),
         raw=query,
     )
 
@@ -216,15 +226,16 @@ def _normalise_message(
     chat_type = chat.get("type")
     if chat_type == "private":
         channel = Channel.DIRECT
-    elif chat_type in GROUP_CHAT_TYPES:
+    elif isinstance(chat_type, str) and chat_type in GROUP_CHAT_TYPES:
         channel = Channel.GROUP
     elif chat_type == "channel":
         return None
     else:
-        return f"message {message_id}: unknown chat type {chat_type!r}"
+        return f"message {message_id}: unknown chat type {brief(chat_type)}"
     date: Any = message.get("date")
-    if not _is_int(date) or date <= 0:
-        return f"message {message_id}: missing or invalid 'date' {date!r}"
+    created_at = utc_from_timestamp(date) if _is_int(date) else None
+    if created_at is None:
+        return f"message {message_id}: missing or invalid 'date' {brief(date)}"
     text = message.get("text", message.get("caption"))
     if text is not None and not isinstance(text, str):
         return f"message {message_id}: 'text' is not a string"
@@ -248,12 +259,12 @@ def _normalise_message(
         author=Author(
             platform=Platform.TELEGRAM,
             external_id=str(sender["id"]),
-            username=_str_or_none(sender.get("username")),
+            username=name(sender.get("username"), USERNAME_MAX),
             display_name=_display_name(sender),
             is_bot=sender.get("is_bot") is True,
         ),
-        text=text,
-        created_at=datetime.fromtimestamp(date, UTC),
+        text=storable_text(text),
+        created_at=created_at,
         in_reply_to_external_id=reply_ref,
         # No language hint: a sender's `language_code` is the language of their Telegram app, not of
         # the message (an English complaint from a phone set to Polish is still English).
@@ -306,7 +317,7 @@ def _display_name(sender: dict[str, Any]) -> str | None:
     parts = [
         part for part in (sender.get("first_name"), sender.get("last_name")) if isinstance(part, str) and part
     ]
-    return " ".join(parts) or None
+    return name(" ".join(parts), DISPLAY_NAME_MAX)
 
 
 def _same_username(candidate: Any, bot_username: str) -> bool:
@@ -314,11 +325,8 @@ def _same_username(candidate: Any, bot_username: str) -> bool:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """An integer as Telegram sends ids and dates (not a bool, within 53 bits)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_ID < value < MAX_ID
 
 
 def _quarantine(source: str, payload: Any, reason: str) -> QuarantinedPayload:

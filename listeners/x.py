@@ -22,6 +22,17 @@ from listeners.x_client import call_x, rate_limit_status, response_json
 from tactful.clock import Clock
 from tactful.domain import Author, Channel, IncomingMessage, Platform, QuarantinedPayload
 from tactful.errors import TransientPlatformError
+from tactful.payload_fields import (
+    AUTHOR_ID_MAX,
+    DISPLAY_NAME_MAX,
+    USERNAME_MAX,
+    brief,
+    is_digits,
+    language_tag,
+    name,
+    plausible,
+    storable_text,
+)
 
 TWEET_FIELDS = [
     "author_id",
@@ -34,6 +45,8 @@ TWEET_FIELDS = [
 EXPANSIONS = ["author_id", "referenced_tweets.id", "in_reply_to_user_id"]
 USER_FIELDS = ["name", "username"]
 MAX_PAGE_SIZE = 100
+MAX_ID_DIGITS = 20
+"""X ids are unsigned 64-bit numbers: at most 20 digits."""
 
 
 class XTweetListener(Listener):
@@ -90,10 +103,11 @@ class XTweetListener(Listener):
     ) -> tuple[list[IncomingMessage], list[QuarantinedPayload], str | None]:
         """Normalise one response page; returns messages, rejects and the newest id on it."""
         data = body.get("data") or []
-        includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
+        includes = body.get("includes")
+        listed = includes.get("users") if isinstance(includes, dict) else None
         users: dict[str, dict[str, Any]] = {}
-        for user in (includes or {}).get("users") or []:
-            if isinstance(user, dict) and isinstance(user.get("id"), str):
+        for user in listed if isinstance(listed, list) else []:
+            if isinstance(user, dict) and is_digits(user.get("id"), AUTHOR_ID_MAX):
                 users[user["id"]] = user
         messages: list[IncomingMessage] = []
         quarantined: list[QuarantinedPayload] = []
@@ -200,8 +214,8 @@ def normalise_tweet(tweet: Any, users: dict[str, dict[str, Any]], channel: Chann
     if not isinstance(tweet, dict):
         return f"tweet is a {type(tweet).__name__}, not a JSON object"
     tweet_id = tweet.get("id")
-    if not isinstance(tweet_id, str) or not tweet_id.isdigit():
-        return "missing or non-numeric 'id'" if tweet_id is None else f"invalid 'id' {tweet_id!r}"
+    if not is_digits(tweet_id, MAX_ID_DIGITS):
+        return "missing or non-numeric 'id'" if tweet_id is None else f"invalid 'id' {brief(tweet_id)}"
     text = tweet.get("text")
     if not isinstance(text, str):
         return (
@@ -212,36 +226,39 @@ def normalise_tweet(tweet: Any, users: dict[str, dict[str, Any]], channel: Chann
     author_id = tweet.get("author_id")
     if not isinstance(author_id, str) or not author_id:
         return f"tweet {tweet_id}: missing 'author_id'"
-    created_at = _parse_time(tweet.get("created_at"))
+    if not is_digits(author_id, MAX_ID_DIGITS):
+        return f"tweet {tweet_id}: invalid 'author_id' {brief(author_id)}"
+    created_at = plausible(_parse_time(tweet.get("created_at")))
     if created_at is None:
-        return f"tweet {tweet_id}: missing or invalid 'created_at' {tweet.get('created_at')!r}"
+        return f"tweet {tweet_id}: missing or invalid 'created_at' {brief(tweet.get('created_at'))}"
     in_reply_to = None
     refs = tweet.get("referenced_tweets")
     if isinstance(refs, list):
         for ref in refs:
-            if isinstance(ref, dict) and ref.get("type") == "replied_to" and isinstance(ref.get("id"), str):
+            if (
+                isinstance(ref, dict)
+                and ref.get("type") == "replied_to"
+                and is_digits(ref.get("id"), MAX_ID_DIGITS)
+            ):
                 in_reply_to = ref["id"]
                 break
     conversation_id = tweet.get("conversation_id")
     user = users.get(author_id, {})
-    lang = tweet.get("lang")
     return IncomingMessage(
         platform=Platform.X,
         channel=channel,
         external_id=tweet_id,
-        thread_external_id=conversation_id
-        if isinstance(conversation_id, str) and conversation_id
-        else tweet_id,
+        thread_external_id=conversation_id if is_digits(conversation_id, MAX_ID_DIGITS) else tweet_id,
         author=Author(
             platform=Platform.X,
             external_id=author_id,
-            username=_str_or_none(user.get("username")),
-            display_name=_str_or_none(user.get("name")),
+            username=name(user.get("username"), USERNAME_MAX),
+            display_name=name(user.get("name"), DISPLAY_NAME_MAX),
         ),
-        text=text,
+        text=storable_text(text),
         created_at=created_at,
         in_reply_to_external_id=in_reply_to,
-        language_hint=lang if isinstance(lang, str) and lang and lang != "und" else None,
+        language_hint=language_tag(tweet.get("lang")),
         raw=tweet,
     )
 
@@ -252,20 +269,15 @@ def _parse_time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # Converting a time at the edge of the calendar (0001-01-01T00:00+05:00) overflows.
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _max_id(current: str | None, candidate: Any) -> str | None:
     """Return the numerically larger of two tweet ids (ignoring non-numeric candidates)."""
-    if not isinstance(candidate, str) or not candidate.isdigit():
+    if not is_digits(candidate, MAX_ID_DIGITS):
         return current
     if current is None or int(candidate) > int(current):
         return candidate

@@ -5,7 +5,10 @@ tweepy's `Client.request` hard-codes ``https://api.twitter.com``; `make_x_client
 tests and demos, the real API in production) and applies a default timeout. The client
 returns raw `requests.Response` objects so callers can read rate-limit headers; tweepy
 still authenticates and raises its typed exceptions, which `call_x` maps to
-`tactful.errors`.
+`tactful.errors`. With `read_retries`, the session tries a read (GET) again after a 5xx or a
+failed connection (urllib3's `Retry`, jittered backoff from 0.1 s): one poll may page through many
+requests, and without this one failed page in many would throw the whole poll away. Writes are
+only retried when the connection could not be made (nothing was sent); the outbox decides the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tweepy
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from listeners.base import RateLimitStatus
 from tactful.clock import Clock, SystemClock
@@ -36,13 +41,17 @@ DEFAULT_RATE_LIMIT_BACKOFF = timedelta(minutes=15)
 class RewritingSession(requests.Session):
     """A requests session that sends tweepy's api.twitter.com calls to another base URL."""
 
-    def __init__(self, api_base_url: str, timeout: float) -> None:
+    def __init__(self, api_base_url: str, timeout: float, read_retries: int = 0) -> None:
         super().__init__()
         parts = urlsplit(api_base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"api_base_url must be an http(s) URL, got {api_base_url!r}")
         self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path
         self.default_timeout = timeout
+        if read_retries > 0:
+            adapter = HTTPAdapter(max_retries=read_retry_policy(read_retries))
+            self.mount("http://", adapter)
+            self.mount("https://", adapter)
 
     def rewrite(self, url: str) -> str:
         """Return `url` with tweepy's hard-coded host replaced by the configured base URL."""
@@ -61,6 +70,23 @@ class RewritingSession(requests.Session):
         return super().request(method, self.rewrite(target), *args, **kwargs)
 
 
+def read_retry_policy(retries: int) -> Retry:
+    """Retry GETs after a 5xx, a dropped connection or a read timeout; any method if it never connected."""
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=(500, 502, 503, 504),
+        backoff_factor=0.1,
+        backoff_jitter=0.05,
+        raise_on_status=False,  # the last 5xx goes back to tweepy, which raises its typed error
+        respect_retry_after_header=True,
+    )
+
+
 def make_x_client(
     api_base_url: str,
     bearer_token: str | None,
@@ -69,10 +95,12 @@ def make_x_client(
     access_token: str | None,
     access_token_secret: str | None,
     timeout: float = 10.0,
+    read_retries: int = 0,
 ) -> tweepy.Client:
     """Build a tweepy `Client` that talks to `api_base_url` and returns raw responses.
 
-    Reads use the bearer token (app auth); writes use OAuth 1.0a user context.
+    Reads use the bearer token (app auth); writes use OAuth 1.0a user context. `read_retries`:
+    see the module docstring.
     """
     client = tweepy.Client(
         bearer_token=bearer_token,
@@ -83,7 +111,7 @@ def make_x_client(
         return_type=requests.Response,
         wait_on_rate_limit=False,
     )
-    client.session = RewritingSession(api_base_url, timeout)
+    client.session = RewritingSession(api_base_url, timeout, read_retries)
     return client
 
 

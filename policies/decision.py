@@ -11,11 +11,15 @@ from tactful.domain import IncomingMessage
 
 @dataclass(frozen=True, slots=True)
 class Acknowledge:
-    """Reply publicly (or in the same private chat) with a rendered template."""
+    """Reply publicly (or in the same private chat) with a rendered template.
+
+    `promised_at` is the reply time the text promises ({reply_by}), stored and tracked as a promise.
+    """
 
     text: str
     template_id: str
     variant: int
+    promised_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,7 @@ class MoveToPrivate:
     fallback_text: str
     template_id: str
     variant: int
+    promised_at: datetime | None = None  # as for Acknowledge, when either text promises a reply time
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +42,11 @@ class Hide:
 
 @dataclass(frozen=True, slots=True)
 class QueueForReview:
-    """Put the message in front of a person, with a priority (higher is more urgent)."""
+    """Put the message in front of a person, with a priority (higher is more urgent) and a due time (SLA)."""
 
     priority: int
     reason: str
+    due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

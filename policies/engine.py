@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from moderation.verdict import Category
 from policies.decision import (
@@ -18,8 +19,19 @@ from policies.decision import (
     QueueForReview,
 )
 from policies.loader import LoadedPolicy
+from policies.reply_by import reply_by_values
 from policies.schema import FALLBACK_RULE_ID, ActionSpec, Policy, Rule, When
-from policies.templates import Refusal, Rendered, render, template_values
+from policies.sla import ServiceLevels
+from policies.templates import (
+    PROMISE_VARIABLES,
+    Refusal,
+    Rendered,
+    pick_language,
+    render,
+    template_fields,
+    template_problems,
+    template_values,
+)
 
 #: Queue priority when no rule matches.
 FALLBACK_PRIORITY = 30
@@ -83,6 +95,8 @@ class PolicyEngine:
             platform: {_handle(account) for account in accounts if _handle(account)}
             for platform, accounts in self.policy.brand.own_accounts.items()
         }
+        self.levels = ServiceLevels(self.policy)
+        self._promising: dict[tuple[str, str], bool] = {}  # (template, language) -> a variant promises
 
     @property
     def version(self) -> str:
@@ -168,6 +182,12 @@ class PolicyEngine:
                 return None
             if explain:
                 reasons.append("private chat" if message.is_private else "public")
+        if when.in_business_hours is not None:
+            inside = self.levels.hours(message.platform, message.channel).is_open(ctx.now)
+            if inside != when.in_business_hours:
+                return None
+            if explain:
+                reasons.append("inside business hours" if inside else "outside business hours")
         return reasons
 
     def _apply(self, rule: Rule, reasons: list[str], ctx: DecisionContext, own: bool) -> Decision:
@@ -219,11 +239,11 @@ class PolicyEngine:
         if blocked is not None:
             outcome.withheld.append(f"acknowledgement withheld: {blocked}")
             return
-        result = self._render(template_id, ctx)
+        result, promised = self._render(template_id, ctx)
         if isinstance(result, Refusal):
             outcome.withheld.append(f"acknowledgement withheld: {result.reason}")
             return
-        outcome.actions.append(Acknowledge(result.text, template_id, result.variant))
+        outcome.actions.append(Acknowledge(result.text, template_id, result.variant, promised))
 
     def _move(
         self, template_id: str, fallback_id: str, ctx: DecisionContext, own: bool, outcome: _Outcome
@@ -236,7 +256,7 @@ class PolicyEngine:
         if blocked is not None:
             outcome.withheld.append(f"move to private withheld: {blocked}")
             return
-        private = self._render(template_id, ctx)
+        private, promised = self._render(template_id, ctx)
         if isinstance(private, Refusal):
             outcome.withheld.append(f"move to private withheld: {private.reason}")
             return
@@ -244,12 +264,13 @@ class PolicyEngine:
         # (X DM link, Telegram deep link); a Facebook private reply needs none.
         fallback = ""
         if ctx.private_channel_link:
-            public = self._render(fallback_id, ctx)
+            public, public_promise = self._render(fallback_id, ctx)
             if isinstance(public, Refusal):
                 outcome.withheld.append(f"move to private withheld: {public.reason}")
                 return
             fallback = public.text
-        outcome.actions.append(MoveToPrivate(private.text, fallback, template_id, private.variant))
+            promised = promised or public_promise
+        outcome.actions.append(MoveToPrivate(private.text, fallback, template_id, private.variant, promised))
 
     def _send_blocker(self, ctx: DecisionContext, own: bool) -> str | None:
         """Return why nothing may be sent to this author at all, if anything."""
@@ -259,31 +280,75 @@ class PolicyEngine:
             return "author is a bot"
         return None
 
-    def _render(self, template_id: str, ctx: DecisionContext) -> Rendered | Refusal:
+    def _render(self, template_id: str, ctx: DecisionContext) -> tuple[Rendered | Refusal, datetime | None]:
+        """Render a template; also return the reply time its text promises, if it promises one."""
         brand = ctx.brand_name or self.policy.brand.name
-        return render(
+        variants = self.policy.templates.get(template_id)
+        promise: datetime | None = None
+        reply: dict[str, str] | None = None
+        if variants:
+            language = pick_language(
+                variants,
+                ctx.verdict.language,
+                self.policy.default_language,
+                self.policy.safety.fallback_to_default_language,
+            )
+            if language is not None and self._promises(template_id, language, variants[language]):
+                message = ctx.message
+                zone = self.levels.hours(message.platform, message.channel).tz
+                promise = self.levels.promise(
+                    message.platform, message.channel, ctx.verdict.category, message.created_at, ctx.now
+                )
+                reply = reply_by_values(promise, ctx.now, zone, language)
+        rendered = render(
             template_id,
-            self.policy.templates.get(template_id),
+            variants,
             language=ctx.verdict.language,
             default_language=self.policy.default_language,
             fallback_to_default=self.policy.safety.fallback_to_default_language,
             seed=f"{ctx.message.platform.value}:{ctx.message.external_id}",
             avoid=ctx.last_variant_to_author,
-            values=template_values(ctx.message.author, brand, ctx.private_channel_link),
+            values=template_values(ctx.message.author, brand, ctx.private_channel_link, reply),
         )
+        if isinstance(rendered, Refusal) or variants is None:
+            return rendered, None
+        text = variants[rendered.language][rendered.variant]
+        return rendered, promise if template_fields(text) & PROMISE_VARIABLES else None
+
+    def _promises(self, template_id: str, language: str, variants: Sequence[str]) -> bool:
+        """Whether any variant of the template in this language promises a reply time."""
+        key = (template_id, language)
+        found = self._promising.get(key)
+        if found is None:
+            found = self._promising[key] = any(
+                template_fields(text) & PROMISE_VARIABLES for text in variants if not template_problems(text)
+            )
+        return found
 
     def _finish(
         self, rule_id: str, actions: list[Action], explanation: str, ctx: DecisionContext
     ) -> Decision:
         """Apply the priority-keyword boost and stamp the policy version."""
-        found = _first_keyword(self._priority_words, ctx.message.text, ())
+        if not any(type(a) is QueueForReview for a in actions):
+            return Decision(rule_id, self.version, tuple(actions), explanation)
         boost = self.policy.keywords.priority_boost
-        if found is not None and boost and any(isinstance(a, QueueForReview) for a in actions):
-            actions = [
-                replace(a, priority=min(100, a.priority + boost)) if isinstance(a, QueueForReview) else a
-                for a in actions
-            ]
+        found = _first_keyword(self._priority_words, ctx.message.text, ()) if boost else None
+        if found is not None:
             explanation += f"; priority +{boost} for keyword '{found}'"
+        message = ctx.message
+        due = self.levels.due_at(
+            message.platform, message.channel, ctx.verdict.category, min(message.created_at, ctx.now)
+        )
+        actions = [
+            QueueForReview(
+                min(100, a.priority + boost) if found is not None else a.priority,
+                a.reason,
+                a.due_at if a.due_at is not None else due,
+            )
+            if type(a) is QueueForReview
+            else a
+            for a in actions
+        ]
         return Decision(rule_id, self.version, tuple(actions), explanation)
 
 

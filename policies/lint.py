@@ -10,7 +10,7 @@ cannot meet. Warnings point at things that are probably mistakes:
   condition is implied when A does not have it, or: a list (platform, channel, language) holds
   every value of B's list (a language also by its base code: `pt` covers `pt-br`); a `min_*`
   bound is at most B's (or 0); a `max_*` bound is at least B's; every keyword of B starts with
-  one of A's (`refund` covers `refunded`); `from_own_account`/`is_private` equal B's (B's
+  one of A's (`refund` covers `refunded`); `from_own_account`/`in_business_hours`/`is_private` equal B's (B's
   channels imply `is_private`: only `direct` is private). When only some of the categories B
   lists are taken, the warning names them (a rule without a category list is meant to catch
   what earlier rules leave, so it is only reported when nothing reaches it). Coverage by
@@ -194,6 +194,8 @@ def _covers(earlier: Rule, later: Rule, category: Category) -> bool:
     ):
         return False
     if a.from_own_account is not None and a.from_own_account != b.from_own_account:
+        return False
+    if a.in_business_hours is not None and a.in_business_hours != b.in_business_hours:
         return False
     return a.is_private is None or a.is_private == _privacy(b)
 

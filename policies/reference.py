@@ -13,7 +13,7 @@ import enum
 import sys
 import types
 import typing
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,20 @@ from pydantic.fields import FieldInfo
 from policies.schema import (
     ActionSpec,
     Brand,
+    BusinessHours,
     Example,
     ExampleAuthor,
     ExampleContext,
     Expectation,
+    HoursOverride,
     Keywords,
     MoveToPrivateSpec,
     Policy,
     QueueSpec,
     Rule,
     Safety,
+    Sla,
+    SlaTarget,
     When,
 )
 
@@ -51,6 +55,10 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("rules[].then[].move_to_private", MoveToPrivateSpec),
     ("rules[].then[].queue", QueueSpec),
     ("safety", Safety),
+    ("business_hours", BusinessHours),
+    ("business_hours.overrides[]", HoursOverride),
+    ("sla", Sla),
+    ("sla.targets[]", SlaTarget),
     ("examples[]", Example),
     ("examples[].author", ExampleAuthor),
     ("examples[].context", ExampleContext),
@@ -96,6 +104,8 @@ def _plain_type(annotation: Any, bounds: dict[str, Any]) -> str:
         return "true or false"
     if annotation is datetime:
         return "date and time (2025-01-06T12:00:00Z)"
+    if annotation is date:
+        return "date (2025-12-25)"
     if annotation in (int, float):
         kind = "whole number" if annotation is int else "number"
         low, high = bounds.get("ge"), bounds.get("le")

@@ -5,12 +5,22 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from moderation.verdict import Category
+from policies.hours import parse_range, week_overlaps
 from policies.templates import template_problems
 from tactful.domain import Channel, Platform
 
@@ -105,6 +115,9 @@ class When(_Model):
     )
     from_own_account: bool | None = Field(default=None, description="Author is (or is not) a brand account.")
     is_private: bool | None = Field(default=None, description="Message is (or is not) in a private chat.")
+    in_business_hours: bool | None = Field(
+        default=None, description="The message's channel is (or is not) inside business hours now."
+    )
 
     # Conditions that can never hold (empty lists, min >= max, max 0) are reported by semantic_issues.
 
@@ -179,6 +192,112 @@ class Safety(_Model):
         default=False,
         description="Reply in default_language when a template lacks the message's language "
         "(false: queue for a person instead).",
+    )
+
+
+def _check_timezone(value: str) -> str:
+    """Accept only IANA timezone names zoneinfo knows (Europe/London, America/New_York, UTC)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone '{value}': use an IANA name such as Europe/London") from None
+    return value
+
+
+def _check_range(value: str) -> str:
+    """Accept an opening range ``HH:MM-HH:MM`` (an end before the start crosses midnight)."""
+    parse_range(value)
+    return value
+
+
+Timezone = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_timezone)]
+OpeningRange = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_range)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Weekly = dict[Weekday, Annotated[tuple[OpeningRange, ...], AsList]]
+
+
+def _check_week(weekly: Weekly | None) -> None:
+    if weekly is None:
+        return
+    overlap = week_overlaps({day: [parse_range(text) for text in ranges] for day, ranges in weekly.items()})
+    if overlap is not None:
+        raise ValueError(f"opening ranges must not overlap: {overlap}")
+
+
+class HoursOverride(_Model):
+    """Different business hours for one platform (or one channel of it); unset keys come from business_hours."""
+
+    platform: Platform = Field(description="The platform these hours are for.")
+    channel: Channel | None = Field(default=None, description="Only this channel (default: every channel).")
+    timezone: Timezone | None = Field(default=None, description="IANA timezone (default: business_hours').")
+    weekly: Weekly | None = Field(
+        default=None, description="Opening ranges per weekday, as in business_hours."
+    )
+    holidays: tuple[date, ...] | None = Field(
+        default=None, description="Closed dates (default: business_hours')."
+    )
+
+    @model_validator(mode="after")
+    def _no_overlaps(self) -> HoursOverride:
+        _check_week(self.weekly)
+        return self
+
+
+class BusinessHours(_Model):
+    """When people answer: weekly opening ranges in a timezone, closed dates, per-channel overrides.
+
+    Without this section people are taken to answer around the clock.
+    """
+
+    timezone: Timezone = Field(default="UTC", description="IANA timezone of the ranges (Europe/London).")
+    weekly: Weekly = Field(
+        description="Opening ranges per weekday (mon..sun): HH:MM-HH:MM, an end before the start "
+        "crosses midnight (fri: 22:00-02:00 ends Saturday 02:00); a missing day is closed."
+    )
+    holidays: tuple[date, ...] = Field(
+        default=(), description="Closed dates (2025-12-25): ranges starting on them do not open."
+    )
+    overrides: tuple[HoursOverride, ...] = Field(
+        default=(), description="Other hours for a platform or channel; the first that matches applies."
+    )
+
+    @model_validator(mode="after")
+    def _no_overlaps(self) -> BusinessHours:
+        _check_week(self.weekly)
+        if not any(self.weekly.values()):
+            raise ValueError("weekly needs at least one opening range")
+        return self
+
+
+class SlaTarget(_Model):
+    """How soon a person must answer matching messages; every condition given must hold."""
+
+    platform: Annotated[tuple[Platform, ...] | None, AsList] = Field(
+        default=None, description="Message platform is one of these."
+    )
+    channel: Annotated[tuple[Channel, ...] | None, AsList] = Field(
+        default=None, description="Message channel is one of these."
+    )
+    category: Annotated[tuple[Category, ...] | None, AsList] = Field(
+        default=None, description="Verdict category is one of these."
+    )
+    minutes: int = Field(ge=1, le=43200, description="Minutes of business time to the first answer.")
+
+
+class Sla(_Model):
+    """Service levels: when each queue item is due and what an acknowledgement promises ({reply_by})."""
+
+    default_minutes: int = Field(
+        default=240, ge=1, le=43200, description="Target when no target matches (minutes of business time)."
+    )
+    targets: tuple[SlaTarget, ...] = Field(
+        default=(), description="Targets in order; the first whose conditions hold applies."
+    )
+    remind_before_minutes: int = Field(
+        default=10, ge=0, le=1440, description="Remind the team chat this long before a due or promised time."
+    )
+    business_time: bool = Field(
+        default=True, description="Count only open business hours (false: count every minute)."
     )
 
 
@@ -260,6 +379,10 @@ class Policy(_Model):
     )
     rules: tuple[Rule, ...] = Field(min_length=1, description="Ordered rules; first match wins.")
     safety: Safety = Field(default_factory=Safety, description="Limits on automatic sends.")
+    business_hours: BusinessHours | None = Field(
+        default=None, description="When people answer (none: around the clock)."
+    )
+    sla: Sla = Field(default_factory=Sla, description="Due times of queue items and promised reply times.")
     examples: tuple[Example, ...] = Field(
         default=(),
         description="Messages with expected outcomes for `tactful policy test`; ignored at run time.",

@@ -20,7 +20,12 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "username": "the author's username, without @",
     "brand": "the brand's name",
     "dm_link": "a link that opens a private conversation with the brand",
+    "reply_by": "when a person will answer, in words, from business hours and the SLA (by 9:00 tomorrow)",
+    "reply_by_time": "the time a person will answer by, in the business hours' timezone (9:00)",
 }
+
+#: Variables that promise a reply time; a text using one is stored as a promise and tracked.
+PROMISE_VARIABLES = frozenset({"reply_by", "reply_by_time"})
 
 #: Longest text a user-provided value may contribute to a reply.
 MAX_USER_VALUE_CHARS = 40
@@ -131,16 +136,24 @@ def _name_words(display_name: str | None) -> tuple[str, ...]:
     return tuple(word for word in clean_user_value(display_name).split() if _NAME_WORD.match(word))
 
 
-def template_values(author: Author, brand: str, dm_link: str | None) -> dict[str, str]:
-    """Return the safe mapping of exactly the documented variables for one author."""
+def template_values(
+    author: Author, brand: str, dm_link: str | None, reply_by: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Return the safe mapping of exactly the documented variables for one author.
+
+    `reply_by` holds the promised reply time's words (`policies.reply_by.reply_by_values`).
+    """
     words = _name_words(author.display_name)
     username = clean_user_value(author.username)
+    reply = reply_by or {}
     return {
         "first_name": words[0] if words else username,
         "name": " ".join(words) or username,
         "username": username,
         "brand": brand.strip(),
         "dm_link": (dm_link or "").strip(),
+        "reply_by": reply.get("reply_by", ""),
+        "reply_by_time": reply.get("reply_by_time", ""),
     }
 
 

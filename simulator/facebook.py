@@ -8,7 +8,9 @@ reply per comment, and the ``X-App-Usage`` / ``X-Business-Use-Case-Usage`` heade
 scripted through the Python API (`add_user`, `add_post`, `comment`, `message_page`) and
 inspected afterwards (`page_comment_replies`, `private_replies`, `messenger_sends`,
 `hidden_comment_ids`, `request_log`). Faults come from `fail_next`, `set_latency` and
-`set_rate_limit`. Webhook bodies are built, signed and delivered like Meta's.
+`set_rate_limit`, and at random rates from the switches every simulator has (`set_fault_rate`,
+`set_throttle_rate`, ...; path patterns match the unversioned path; a random throttle is Graph's
+code 32 with ``X-Business-Use-Case-Usage`` unless another `code` is given). Webhook bodies are built, signed and delivered like Meta's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import parse_qs, urlencode
 
 import requests
 
+from simulator.faults import InjectedFault
 from simulator.http import LoopbackServer, SimRequest, SimResponse, json_response
 from tactful.clock import Clock, SystemClock
 
@@ -618,6 +621,32 @@ class FacebookSimulator(LoopbackServer):
     def _entry(self, body: dict[str, Any]) -> dict[str, Any]:
         now_ms = int(self._clock.now().timestamp() * 1000)
         return {"object": "page", "entry": [{"id": self.page_id, "time": now_ms, **body}]}
+
+    # --- random faults ---------------------------------------------------------------------
+
+    def fault_target(self, request: SimRequest) -> str:
+        """Random faults match the unversioned path (``/5000/messages``)."""
+        match = _VERSIONED_PATH_RE.match(request.path)
+        return (match["rest"] or "/") if match else request.path
+
+    def error_answer(self, request: SimRequest, status: int) -> SimResponse:
+        """Graph's transient error (code 2, ``is_transient``) for 5xx; code 1 otherwise."""
+        with self._lock:
+            if status >= 500:
+                return self._error(status, _KNOWN_ERRORS[2], 2, transient=True)
+            return self._error(status, _KNOWN_ERRORS[1], 1)
+
+    def throttle_answer(self, request: SimRequest, fault: InjectedFault) -> SimResponse:
+        """Graph's throttle: HTTP 400 with code 4/17 (``X-App-Usage`` at 100%) or 32 and other
+        page codes (``X-Business-Use-Case-Usage`` with ``estimated_time_to_regain_access``)."""
+        code = fault.code if fault.code is not None else _SCOPE_ERRORS[RateLimitScope.PAGE][0]
+        scope = next((s for s, (c, _) in _SCOPE_ERRORS.items() if c == code), None)
+        if scope is None:
+            raise ValueError(f"Graph code {code} is not a throttling code")
+        regain = max(1, math.ceil(fault.retry_after / 60))
+        with self._lock:
+            headers = self._usage_headers({scope: (100, regain)})
+            return self._error(400, _SCOPE_ERRORS[scope][1], code, headers=headers)
 
     # --- HTTP ----------------------------------------------------------------------------
 

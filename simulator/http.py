@@ -7,14 +7,19 @@ daemon thread, so real client libraries talk to it over real HTTP.
 
 from __future__ import annotations
 
+import http
 import json
+import math
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from simulator.faults import FaultKind, FaultPlan, InjectedFault
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +79,129 @@ class LoopbackServer(ABC):
         self._thread: threading.Thread | None = None
         self._state_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.fault_plan = FaultPlan()
 
     @abstractmethod
     def handle(self, request: SimRequest) -> SimResponse:
         """Answer one request; called from a server thread."""
+
+    # --- random faults (simulator.faults) ---------------------------------------------------
+
+    def set_fault_rate(
+        self,
+        status: int = 500,
+        rate: float = 0.1,
+        *,
+        methods: Iterable[str] | None = None,
+        paths: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        """Answer a `rate` share of matching requests with `status` and the platform's error body."""
+        fault = InjectedFault(FaultKind.STATUS, status=status)
+        self.fault_plan.add(fault, rate, methods=methods, paths=paths, limit=limit)
+
+    def set_throttle_rate(
+        self,
+        rate: float,
+        *,
+        retry_after: float = 1.0,
+        code: int | None = None,
+        methods: Iterable[str] | None = None,
+        paths: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        """Throttle a `rate` share of matching requests the platform's way, for `retry_after` seconds.
+
+        `code` picks the platform's error code where it has several (Graph: 4, 17, 32, ...).
+        """
+        fault = InjectedFault(FaultKind.THROTTLE, retry_after=retry_after, code=code)
+        self.fault_plan.add(fault, rate, methods=methods, paths=paths, limit=limit)
+
+    def set_drop_rate(
+        self,
+        rate: float,
+        *,
+        after_effect: bool = False,
+        methods: Iterable[str] | None = None,
+        paths: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        """Close a `rate` share of matching connections without an answer (after acting, if `after_effect`)."""
+        fault = InjectedFault(FaultKind.DROP, after_effect=after_effect)
+        self.fault_plan.add(fault, rate, methods=methods, paths=paths, limit=limit)
+
+    def set_malformed_rate(
+        self,
+        rate: float,
+        *,
+        shape: str = "truncated",
+        methods: Iterable[str] | None = None,
+        paths: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        """Answer a `rate` share of matching requests with a 200 whose body is truncated or mis-shaped."""
+        fault = InjectedFault(FaultKind.MALFORMED, shape=shape)
+        self.fault_plan.add(fault, rate, methods=methods, paths=paths, limit=limit)
+
+    def set_delay_rate(
+        self,
+        rate: float,
+        seconds: float,
+        *,
+        methods: Iterable[str] | None = None,
+        paths: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        """Answer a `rate` share of matching requests `seconds` late (to trip client timeouts)."""
+        fault = InjectedFault(FaultKind.DELAY, seconds=max(0.0, seconds))
+        self.fault_plan.add(fault, rate, methods=methods, paths=paths, limit=limit)
+
+    def clear_faults(self) -> None:
+        """Stop injecting random faults."""
+        self.fault_plan.clear()
+
+    def injected_faults(self) -> dict[str, int]:
+        """How many random faults of each kind were injected so far."""
+        return self.fault_plan.injected()
+
+    def fault_target(self, request: SimRequest) -> str:
+        """The string fault path patterns are searched in (default: the request path)."""
+        return request.path
+
+    def error_answer(self, request: SimRequest, status: int) -> SimResponse:
+        """The platform's answer for an injected error status."""
+        return json_response(status, {"error": _phrase(status)})
+
+    def throttle_answer(self, request: SimRequest, fault: InjectedFault) -> SimResponse:
+        """The platform's rate-limit answer, telling the client to wait `fault.retry_after` seconds."""
+        wait = str(math.ceil(fault.retry_after))
+        return json_response(429, {"error": "Too Many Requests"}, {"retry-after": wait})
+
+    def malformed_answer(self, request: SimRequest, fault: InjectedFault) -> SimResponse:
+        """A 200 with a truncated JSON body, or valid JSON of a shape no client expects."""
+        if fault.shape == "truncated":
+            body = b'{"data": [{"id": "'
+        else:
+            body = json.dumps({"data": 42, "result": 42, "ok": True}).encode("utf-8")
+        return SimResponse(200, body, {"content-type": "application/json; charset=utf-8"})
+
+    def serve(self, request: SimRequest) -> SimResponse | None:
+        """Answer one request through the random faults; None means drop the connection unanswered."""
+        fault = self.fault_plan.pick(request.method, self.fault_target(request))
+        if fault is None:
+            return self.handle(request)
+        if fault.kind is FaultKind.DELAY:
+            self.stopping.wait(fault.seconds)
+            return self.handle(request)
+        if fault.kind is FaultKind.STATUS:
+            return self.error_answer(request, fault.status)
+        if fault.kind is FaultKind.THROTTLE:
+            return self.throttle_answer(request, fault)
+        if fault.kind is FaultKind.MALFORMED:
+            return self.malformed_answer(request, fault)
+        if fault.after_effect:
+            self.handle(request)
+        return None
 
     @property
     def base_url(self) -> str:
@@ -148,12 +272,15 @@ def _make_handler(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 body=body,
             )
             try:
-                response = owner.handle(request)
+                response = owner.serve(request)
             except Exception as exc:  # a simulator bug must surface as a 500, not a hang
                 response = json_response(
                     500,
                     {"title": "Internal Error", "detail": repr(exc), "type": "about:blank", "status": 500},
                 )
+            if response is None:  # an injected drop: close without a word
+                self.close_connection = True
+                return
             try:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
@@ -171,3 +298,11 @@ def _make_handler(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             """Keep test output quiet; simulators keep their own request logs."""
 
     return _Handler
+
+
+def _phrase(status: int) -> str:
+    """The reason phrase of an HTTP status, or a generic one."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return f"Error {status}"

@@ -6,7 +6,9 @@ Requests go to ``/bot<token>/<method>`` with parameters in the query string, a f
 "parameters": {"retry_after"}}``, with the descriptions the real API uses. State is scripted
 through the Python API (`add_user`, `add_group`, `user_says`, `user_starts_bot`,
 `press_button`) and inspected afterwards (`sent_messages`, `deleted_messages`,
-`request_log`). Faults: `fail_next`, `set_latency`, and the flood limits Telegram documents
+`request_log`). Faults: `fail_next`, `set_latency`, the random switches every simulator has
+(`set_fault_rate`, `set_throttle_rate`, ...; their path patterns match the Bot API method name,
+and a random 429 carries ``parameters.retry_after``), and the flood limits Telegram documents
 (about one message per second per chat, 20 per minute per group, 30 per second overall),
 counted for sendMessage on the injected clock.
 
@@ -33,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from simulator.faults import InjectedFault
 from simulator.http import LoopbackServer, SimRequest, SimResponse, json_response
 from tactful.clock import Clock, SystemClock
 
@@ -542,6 +545,34 @@ class TelegramSimulator(LoopbackServer):
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return None, f"Connection failed: {reason}"
+
+    # --- random faults ---------------------------------------------------------------------
+
+    def fault_target(self, request: SimRequest) -> str:
+        """Random faults match the Bot API method name (``sendMessage``, ``getUpdates``)."""
+        path = _PATH_RE.match(request.path)
+        return path["method"] if path else request.path
+
+    def error_answer(self, request: SimRequest, status: int) -> SimResponse:
+        """``{"ok": false, "error_code", "description"}`` as the Bot API answers."""
+        try:
+            description = http.HTTPStatus(status).phrase
+        except ValueError:
+            description = f"Error {status}"
+        return json_response(status, error_body(status, description))
+
+    def throttle_answer(self, request: SimRequest, fault: InjectedFault) -> SimResponse:
+        """429 "Too Many Requests: retry after N" with ``parameters.retry_after`` (whole seconds)."""
+        seconds = max(1, math.ceil(fault.retry_after))
+        return json_response(429, error_body(429, f"Too Many Requests: retry after {seconds}", seconds))
+
+    def malformed_answer(self, request: SimRequest, fault: InjectedFault) -> SimResponse:
+        """Truncated JSON, or ``{"ok": true, "result": 42}`` (a result of the wrong type)."""
+        if fault.shape == "truncated":
+            return SimResponse(
+                200, b'{"ok": true, "result": [{"update_id": ', {"content-type": "application/json"}
+            )
+        return json_response(200, {"ok": True, "result": 42})
 
     # --- HTTP ----------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 Shapes follow the X API v2 OpenAPI spec 2.166 (`data`, `includes.users`, `includes.tweets`,
 `meta`, RFC 7807 problem bodies, `x-rate-limit-*` headers). State is scripted through the
 Python API (`add_user`, `post`, ...) and inspected afterwards (`brand_replies`, `brand_dms`,
-`request_log`). Faults are injected with `fail_next`, `set_latency` and `set_rate_limit`.
+`request_log`). Faults are injected with `fail_next`, `set_latency` and `set_rate_limit`, and at
+random rates with the switches every simulator has (`set_fault_rate`, `set_throttle_rate`, ...; see
+`simulator.faults`): a random 429 carries the quota's ``x-rate-limit-*`` headers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from simulator.faults import InjectedFault
 from simulator.http import LoopbackServer, SimRequest, SimResponse, json_response
 from tactful.clock import Clock, SystemClock
 
@@ -581,6 +584,27 @@ class XSimulator(LoopbackServer):
         """Return every request answered so far, oldest first."""
         with self._lock:
             return list(self._log)
+
+    # --- random faults ---------------------------------------------------------------------
+
+    def error_answer(self, request: SimRequest, status: int) -> SimResponse:
+        """An RFC 7807 problem, as X answers its own failures."""
+        return problem(status, f"Injected failure for {request.method} {request.path}")
+
+    def throttle_answer(self, request: SimRequest, fault: InjectedFault) -> SimResponse:
+        """429 with x-rate-limit-limit, -remaining 0 and -reset `fault.retry_after` seconds from now."""
+        with self._lock:
+            rule, _bucket = self._rule_for(request)
+            reset = self._clock.now() + timedelta(seconds=fault.retry_after)
+        response = problem(429, "Too Many Requests")
+        response.headers.update(
+            {
+                "x-rate-limit-limit": str(rule.limit if rule else 0),
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(math.ceil(reset.timestamp())),
+            }
+        )
+        return response
 
     # --- HTTP ----------------------------------------------------------------------------
 

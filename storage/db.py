@@ -8,6 +8,8 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from tactful.payload_fields import storable_json
+
 
 def is_sqlite(url: str) -> bool:
     """Tell whether a database URL points at SQLite."""
@@ -24,8 +26,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def json_dumps(value: Any) -> str:
-    """Serialise a JSON column value (orjson: several times faster than the standard library)."""
-    return orjson.dumps(value).decode("utf-8")
+    """Serialise a JSON column value (orjson: several times faster than the standard library).
+
+    Payloads kept for audit may hold what orjson refuses (lone surrogates, integers beyond 64
+    bits); those are cleaned by `storable_json` rather than failing the whole transaction.
+    """
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return orjson.dumps(storable_json(value)).decode("utf-8")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -12,6 +12,7 @@ from storage import tables as t
 from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
 from storage.team_chat import store_presses
 from tactful.domain import CallbackPress, IncomingMessage, QuarantinedPayload
+from tactful.payload_fields import storable_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,15 +218,30 @@ def store_messages(
 
 
 def store_quarantined(conn: Connection, items: list[QuarantinedPayload], now: datetime) -> None:
-    """Keep unreadable payloads with the reason they were rejected."""
-    if items:
-        conn.execute(
-            t.quarantine.insert(),
-            [
-                {"source": q.source, "reason": q.reason, "payload": q.payload, "received_at": now}
-                for q in items
-            ],
+    """Keep unreadable payloads with the reason they were rejected, each (source, payload) once.
+
+    A payload a listener cannot read may come back on every poll (a comment listing has no
+    cursor past it): it is kept the first time only.
+    """
+    rows: dict[tuple[str, str], dict[str, object]] = {}
+    for q in items:
+        payload = storable_text(q.payload)
+        rows.setdefault(
+            (q.source, payload),
+            {"source": q.source, "reason": storable_text(q.reason), "payload": payload, "received_at": now},
         )
+    for source in {source for source, _ in rows}:
+        payloads = [payload for src, payload in rows if src == source]
+        for part in chunks(payloads):
+            known = conn.execute(
+                select(t.quarantine.c.payload).where(
+                    and_(t.quarantine.c.source == source, t.quarantine.c.payload.in_(part))
+                )
+            ).scalars()
+            for payload in known:
+                rows.pop((source, payload), None)
+    if rows:
+        conn.execute(t.quarantine.insert(), list(rows.values()))
 
 
 def save_cursor(conn: Connection, key: str, cursor: str | None, now: datetime) -> None:

@@ -182,7 +182,12 @@ class ReviewItem(SQLModel, table=True):
     """A thread a person must look at, with its priority; one open item per thread."""
 
     __tablename__ = "review_items"
-    __table_args__ = (Index("ix_review_items_status_priority", "status", "priority"),)
+    __table_args__ = (
+        Index("ix_review_items_status_priority", "status", "priority"),
+        # The processing stage looks up the waiting item of each thread of a batch: without this
+        # index SQLite walks every open item by status, a cost that grows with the backlog.
+        Index("ix_review_items_thread_status", "thread_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     thread_id: int = Field(foreign_key="threads.id", index=True)
@@ -218,6 +223,74 @@ class HumanLabel(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class ResponseConversation(SQLModel, table=True):
+    """One customer conversation and the brand's first responses to it, for response-time metrics.
+
+    Kept up to date by the processing stage (new customer messages, in batches) and the outbox
+    (sends); `storage/response_metrics.py` owns the rules, docs/stats.md defines them. Delays are
+    whole milliseconds from `started_at`; `started_ms` is `started_at` in epoch milliseconds.
+    """
+
+    __tablename__ = "response_conversations"
+    __table_args__ = (
+        Index("ix_response_conversations_key", "thread_id", "author_id", "started_at"),
+        # Covers the report's one range read (no table look-ups): see tactful/stats.py.
+        Index(
+            "ix_response_conversations_window",
+            "started_ms",
+            "platform",
+            "channel",
+            "account_id",
+            "human_ms",
+            "automated_ms",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    account_id: int | None = Field(default=None, foreign_key="accounts.id")
+    thread_id: int = Field(foreign_key="threads.id")
+    author_id: int = Field(foreign_key="authors.id")
+    message_id: int = Field(foreign_key="messages.id")  # the customer message that started it
+    started_at: datetime = _utc()
+    started_ms: int = Field(sa_type=BigInteger)
+    last_customer_at: datetime = _utc()
+    message_count: int = 1
+    first_human_at: datetime | None = _utc(nullable=True)
+    first_automated_at: datetime | None = _utc(nullable=True)
+    last_response_at: datetime | None = _utc(nullable=True)
+    human_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    automated_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+
+
+class BadgeAlert(SQLModel, table=True):
+    """A badge-at-risk (or lost) alert for the team chat: at most one per badge, level, chat and UTC day.
+
+    ``pending`` → ``sending`` (committed before the call) → ``posted``; one a crash left in
+    ``sending`` becomes ``unknown`` and is never posted again; ``failed`` after the last attempt.
+    """
+
+    __tablename__ = "badge_alerts"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "badge", "level", "day", name="uq_badge_alerts_once_a_day"),
+        Index("ix_badge_alerts_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: str = Field(max_length=32)
+    badge: str = Field(max_length=160)  # e.g. "messenger-very-responsive:facebook:<page id>"
+    level: str = Field(max_length=16)  # "at_risk" or "lost"
+    day: str = Field(max_length=10)  # the UTC date, YYYY-MM-DD
+    text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, names escaped
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    message_ref: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _utc()
+    posted_at: datetime | None = _utc(nullable=True)
+
+
 class AuditEntry(SQLModel, table=True):
     """Who did what, when: automation and people alike."""
 
@@ -245,7 +318,14 @@ class QuarantinedItem(SQLModel, table=True):
 
 
 class PolicyVersion(SQLModel, table=True):
-    """Every policy version that ever ran."""
+    """Every policy version that ever ran, and every changed policy file that was rejected.
+
+    `status` is ``active`` for a version that passed the check and was put in force
+    (`activated_at`: the latest time it was), ``rejected`` for file contents that failed it
+    (`errors`: the `tactful policy check` error lines); the version in force is the active row
+    with the latest `activated_at`. `content_hash` is the full sha256 the version abbreviates;
+    `author` is the file's owner when known.
+    """
 
     __tablename__ = "policy_versions"
 
@@ -253,6 +333,11 @@ class PolicyVersion(SQLModel, table=True):
     version: str = Field(max_length=64, unique=True)
     path: str = Field(max_length=512)
     loaded_at: datetime = _utc()
+    content_hash: str | None = Field(default=None, max_length=64)
+    author: str | None = Field(default=None, max_length=128)
+    status: str = Field(default="active", max_length=16, sa_column_kwargs={"server_default": "active"})
+    errors: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    activated_at: datetime | None = _utc(nullable=True)
 
 
 class PrivateLink(SQLModel, table=True):
@@ -357,3 +442,107 @@ class TeamChatPress(SQLModel, table=True):
     answer: str | None = Field(default=None, max_length=255)
     answer_status: str | None = Field(default=None, max_length=16)
     handled_at: datetime | None = _utc(nullable=True)
+
+
+class PolicyReplay(SQLModel, table=True):
+    """A stored report of `tactful policy replay`: stored history re-decided under a candidate policy."""
+
+    __tablename__ = "policy_replays"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _utc(index=True)
+    policy_version: str = Field(max_length=64)
+    source: str = Field(sa_column=Column(Text, nullable=False))  # the file(s), layered in order
+    since: datetime | None = _utc(nullable=True)  # only messages from then on were re-decided
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    actor: str = Field(max_length=128)
+
+
+class Promise(SQLModel, table=True):
+    """A reply time an automated message promised ({reply_by}), tracked until kept or broken.
+
+    One row per send that carries the promise (`outbox_key` is the outbox row's idempotency key).
+    `thread_id` is the conversation whose review item answers it. ``pending`` until a person
+    replies, moves the conversation private or resolves its item (``kept`` when by `promised_at`,
+    else ``broken``), or the deadline passes with none of that (``broken``, `settled_by`
+    ``deadline``). `settled_at` is when that happened.
+    """
+
+    __tablename__ = "promises"
+    __table_args__ = (
+        UniqueConstraint("outbox_key", name="uq_promises_outbox_key"),
+        Index("ix_promises_status_promised_at", "status", "promised_at"),
+        Index("ix_promises_thread_status", "thread_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_key: str = Field(max_length=160)
+    message_id: int = Field(foreign_key="messages.id")
+    thread_id: int = Field(foreign_key="threads.id")
+    platform: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    promised_at: datetime = _utc()
+    made_at: datetime = _utc()
+    status: str = Field(default="pending", max_length=16)
+    settled_at: datetime | None = _utc(nullable=True)
+    settled_by: str | None = Field(default=None, max_length=128)
+
+
+class SlaAlert(SQLModel, table=True):
+    """A reminder before, or an escalation after, a due or promised time, posted once to the team chat.
+
+    `subject` is ``item`` (a review item's due time) or ``promise`` (a promise with no waiting item);
+    `kind` is ``reminder`` or ``escalation``. Moved ``pending`` → ``sending`` → ``posted`` like
+    team_chat_posts (a crash mid-send leaves ``unknown``, never sent again).
+    """
+
+    __tablename__ = "sla_alerts"
+    __table_args__ = (
+        UniqueConstraint("subject", "subject_id", "kind", "chat_id", name="uq_sla_alerts_subject_kind_chat"),
+        Index("ix_sla_alerts_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=16)
+    subject_id: int
+    kind: str = Field(max_length=16)
+    chat_id: str = Field(max_length=32)
+    deadline: datetime = _utc()
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    message_ref: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _utc()
+    posted_at: datetime | None = _utc(nullable=True)
+
+
+class Lease(SQLModel, table=True):
+    """Who does a piece of work that only one process may do at a time, until when (storage/leases.py).
+
+    `name` is ``listener:<key>`` (who polls a listener), ``partition:<n>`` (who processes the
+    threads of partition n), ``worker:<holder>`` / ``sender:<holder>`` (heartbeats of processing
+    workers and of outbox senders) or ``job:<name>`` (a singleton job); `holder` is
+    ``<hostname>:<pid>:<token>``. A lease whose `expires_at` passed may be taken by anyone;
+    `acquired_at` is when the current holder took it.
+    """
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=128)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = _utc()
+    acquired_at: datetime = _utc()
+
+
+class MetricsInbox(SQLModel, table=True):
+    """Customer messages processed but not yet folded into `response_conversations`.
+
+    The processing stage only notes the message here (one narrow row), so keeping response-time
+    metrics costs the decision path almost nothing; `storage.response_metrics.fold_pending`
+    folds them in later, in id order, from any process (serialised by the database).
+    """
+
+    __tablename__ = "metrics_inbox"
+
+    message_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 
 from storage import tables as t
+from storage.response_metrics import record_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,29 @@ def due_entries(conn: Connection, now: datetime, limit: int, skip_platforms: set
     return _entries(conn, where, limit)
 
 
-def interrupted_entries(conn: Connection, limit: int = 1000) -> list[OutboxEntry]:
-    """Return items left in "sending" by a crash: they may or may not have been delivered."""
-    return _entries(conn, t.outbox.c.status == "sending", limit)
+def interrupted_entries(
+    conn: Connection, limit: int = 1000, marked_before: datetime | None = None
+) -> list[OutboxEntry]:
+    """Return items left in "sending" by a crash: they may or may not have been delivered.
+
+    With `marked_before`, only items marked sending before then (a send in flight in a live
+    process is younger than its request timeout).
+    """
+    o = t.outbox
+    where: Any = o.c.status == "sending"
+    if marked_before is not None:
+        where = and_(where, o.c.next_attempt_at <= marked_before)
+    return _entries(conn, where, limit)
+
+
+def claim_interrupted(conn: Connection, entry_id: int, marked_before: datetime | None, now: datetime) -> bool:
+    """Take an interrupted item for recovery (it looks freshly marked to others); False if taken or done."""
+    o = t.outbox
+    where: Any = and_(o.c.id == entry_id, o.c.status == "sending")
+    if marked_before is not None:
+        where = and_(where, o.c.next_attempt_at <= marked_before)
+    result = conn.execute(update(o).where(where).values(next_attempt_at=now))
+    return result.rowcount == 1
 
 
 def mark_sending(conn: Connection, entry_id: int, now: datetime) -> bool:
@@ -87,12 +108,13 @@ def mark_sending(conn: Connection, entry_id: int, now: datetime) -> bool:
 
 
 def mark_sent(conn: Connection, entry_id: int, platform_ref: str, kind_used: str, now: datetime) -> None:
-    """Record the platform's confirmation of a delivery."""
+    """Record the platform's confirmation of a delivery (and, for a reply, its conversation's response time)."""
     conn.execute(
         update(t.outbox)
         .where(t.outbox.c.id == entry_id)
         .values(status="sent", platform_ref=platform_ref, kind_used=kind_used, sent_at=now, last_error=None)
     )
+    record_response(conn, entry_id, now)
 
 
 def reschedule(conn: Connection, entry_id: int, at: datetime, error: str, count_attempt: bool = True) -> None:

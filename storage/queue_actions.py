@@ -13,7 +13,9 @@ at most one waiting item, so reopening is refused while a newer one waits.
 `respect_claim=True` (what a dashboard agent gets; managers and admins get False) refuses an
 action on an item someone else has claimed, naming who holds it.
 
-Replies, moves to a private channel and hides are not sent here: they become outbox rows (rule
+A reply, a move to private or a resolve settles the conversation's pending promises
+(`storage.promises.keep_promises`: kept when by their time). Replies, moves to a private channel
+and hides are not sent here: they become outbox rows (rule
 ``human``, policy version ``human:<actor>``) that the outbox dispatcher sends like automation's.
 A reply or move carries the form's `request_key`, so a form submitted twice queues one row.
 """
@@ -33,6 +35,7 @@ from storage import tables as t
 from storage.bulk import insert_ignoring_conflicts
 from storage.labels import check_actor, set_label
 from storage.outbox import audit
+from storage.promises import keep_promises
 from storage.users import check_user_name
 from tactful.domain import Author, Channel, IncomingMessage, Platform
 from tactful.errors import TactfulError
@@ -245,6 +248,7 @@ def resolve_item(
         state = _update(
             conn, item.id, status=RESOLVED, resolved_at=now, resolved_by=name, resolution_note=text
         )
+        keep_promises(conn, item.thread_id, name, now)
         audit(
             conn,
             now,
@@ -372,6 +376,7 @@ def reply_to_item(
         kind = SendKind.DIRECT_MESSAGE if target.is_private else SendKind.PUBLIC_REPLY
         request = _queue_send(conn, target, kind, idempotency_key, name, now, text=body)
         conn.execute(update(t.threads).where(t.threads.c.id == target.thread_id).values(acknowledged=True))
+        keep_promises(conn, item.thread_id, name, now)
         audit(
             conn,
             now,
@@ -458,6 +463,7 @@ def move_item_private(
                 ("token",),
             )
         conn.execute(update(t.threads).where(t.threads.c.id == target.thread_id).values(moved_private=True))
+        keep_promises(conn, item.thread_id, name, now)
         audit(
             conn,
             now,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select, update
 
 from storage import tables as t
 from storage.bulk import chunks, execute_many, insert_ignoring_conflicts
+from storage.response_metrics import note_customer_messages
 
 SEND_KINDS = ("public_reply", "direct_message", "private_reply")
 WAITING_STATUSES = ("open", "claimed")  # review items a person has not resolved yet
@@ -78,6 +80,8 @@ class BatchOutcome:
     private_links: list[dict[str, Any]] = field(default_factory=list)  # links handed out
     thread_links: list[dict[str, Any]] = field(default_factory=list)  # private chats opened from them
     author_history: dict[int, AuthorCounts] = field(default_factory=dict)  # by author id
+    customer_messages: list[int] = field(default_factory=list)  # ids, noted for response metrics
+    promises: list[dict[str, Any]] = field(default_factory=list)  # reply times the sends promise
 
 
 @dataclass(slots=True)
@@ -132,8 +136,12 @@ def claim_new_messages(
     return _pending(conn, m.c.id.in_(ids), len(ids))
 
 
-def read_partition(conn: Connection, limit: int, partition: tuple[int, int]) -> list[PendingMessage]:
-    """Read the oldest unprocessed messages of a partition this worker owns alone, without claiming.
+def read_partition(
+    conn: Connection, limit: int, partition: tuple[int | Collection[int], int]
+) -> list[PendingMessage]:
+    """Read the oldest unprocessed messages of partitions this worker owns alone, without claiming.
+
+    `partition` is ``(k, n)`` (threads whose id is k modulo n) or ``({k1, k2, …}, n)`` (any of them).
 
     Nothing is written: the batch is marked processed in the transaction that stores its outcome,
     which checks that no other worker got there first (`write_outcome` raises ConcurrentProcessing).
@@ -148,11 +156,13 @@ def read_partition(conn: Connection, limit: int, partition: tuple[int, int]) -> 
     return rows
 
 
-def _in_partition(partition: tuple[int, int]) -> Any:
-    index, count = partition
-    if not 0 <= index < count:
-        raise ValueError(f"partition {index} of {count} does not exist")
-    return t.messages.c.thread_id % count == index
+def _in_partition(partition: tuple[int | Collection[int], int]) -> Any:
+    which, count = partition
+    indexes = sorted({which} if isinstance(which, int) else set(which))
+    if not indexes or not all(0 <= index < count for index in indexes):
+        raise ValueError(f"partitions {indexes} of {count} do not exist")
+    remainder = t.messages.c.thread_id % count
+    return remainder == indexes[0] if len(indexes) == 1 else remainder.in_(indexes)
 
 
 def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessage]:
@@ -193,7 +203,7 @@ def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessag
 
 def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, ThreadState]:
     """Load heat, flags and the open review item of each thread."""
-    th, r = t.threads, t.review_items
+    th = t.threads
     states: dict[int, ThreadState] = {}
     ordered = sorted(thread_ids)
     for part in chunks(ordered):
@@ -214,14 +224,18 @@ def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, Thre
                 moved_private=row[4],
                 last_message_at=row[5],
             )
-        for item_id, thread_id, priority in conn.execute(
-            select(r.c.id, r.c.thread_id, r.c.priority).where(
-                and_(r.c.thread_id.in_(part), r.c.status.in_(WAITING_STATUSES))
-            )
-        ).all():
+        for item_id, thread_id, priority in conn.execute(waiting_items_of_threads(part)).all():
             states[thread_id].open_item_id = item_id
             states[thread_id].open_item_priority = priority
     return states
+
+
+def waiting_items_of_threads(thread_ids: Sequence[int]) -> Select[Any]:
+    """Select (id, thread id, priority) of the items still waiting for a person in these threads."""
+    r = t.review_items
+    return select(r.c.id, r.c.thread_id, r.c.priority).where(
+        and_(r.c.thread_id.in_(thread_ids), r.c.status.in_(WAITING_STATUSES))
+    )
 
 
 def load_author_send_states(
@@ -291,6 +305,7 @@ def _apply_review_updates(conn: Connection, updates: dict[int, dict[str, Any]], 
     """Add the batch's messages to their threads' waiting items; open a new item where a person resolved it meanwhile."""
     r = t.review_items
     waiting = _waiting_items(conn, list(updates))
+    due = bindparam("due", type_=r.c.due_at.type)
     execute_many(
         conn,
         update(r)
@@ -301,6 +316,11 @@ def _apply_review_updates(conn: Connection, updates: dict[int, dict[str, Any]], 
             reason=bindparam("latest_reason"),
             message_count=r.c.message_count + bindparam("added"),
             updated_at=now,
+            # The earliest due time wins (a complaint in a thread opened by praise is due sooner).
+            due_at=case(
+                (and_(due.is_not(None), or_(r.c.due_at.is_(None), r.c.due_at > due)), due),
+                else_=r.c.due_at,
+            ),
         ),
         [
             {
@@ -309,6 +329,7 @@ def _apply_review_updates(conn: Connection, updates: dict[int, dict[str, Any]], 
                 "latest_message_id": u["latest_message_id"],
                 "latest_reason": u["latest_reason"],
                 "added": u["added"],
+                "due": u.get("due_at"),
             }
             for item_id, u in updates.items()
             if item_id in waiting
@@ -325,6 +346,7 @@ def _apply_review_updates(conn: Connection, updates: dict[int, dict[str, Any]], 
             "message_count": u["added"],
             "created_at": now,
             "updated_at": now,
+            "due_at": u.get("due_at"),
         }
         for item_id, u in updates.items()
         if item_id not in waiting
@@ -338,9 +360,11 @@ def _add_author_history(conn: Connection, counts: dict[int, AuthorCounts]) -> No
 
     `first_message_at` keeps the first processed message's time (set once); troll counters are
     written only for the few authors with a troll verdict in the batch, so the common case binds
-    one timestamp per author.
+    one timestamp per author. Rows are updated in id order, so that two workers whose batches
+    share authors wait for each other instead of deadlocking.
     """
     a = t.authors
+    counts = dict(sorted(counts.items()))
     execute_many(
         conn,
         update(a)
@@ -399,6 +423,7 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
         execute_many(conn, t.decisions.insert(), outcome.decisions)
     insert_ignoring_conflicts(conn, t.outbox, outcome.outbox, ("idempotency_key",))
     insert_ignoring_conflicts(conn, t.private_links, outcome.private_links, ("token",))
+    insert_ignoring_conflicts(conn, t.promises, outcome.promises, ("outbox_key",))
     if outcome.thread_links:
         pl, th = t.private_links, t.threads
         execute_many(
@@ -431,6 +456,7 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
         _apply_review_updates(conn, outcome.review_updates, now)
     if outcome.author_history:
         _add_author_history(conn, outcome.author_history)
+    note_customer_messages(conn, outcome.customer_messages)
     changed = [(tid, s) for tid, s in outcome.threads.items() if s.changed]
     if changed:
         th = t.threads
@@ -460,10 +486,3 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
                 for tid, s in changed
             ],
         )
-
-
-def record_policy_version(conn: Connection, version: str, path: str, now: datetime) -> None:
-    """Remember a policy version the first time it is used."""
-    insert_ignoring_conflicts(
-        conn, t.policy_versions, [{"version": version, "path": path, "loaded_at": now}], ("version",)
-    )

@@ -14,6 +14,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from tactful.cli_policy import add_policy_commands
+from tactful.cli_promises import add_promise_commands
+from tactful.cli_stats import add_stats_commands
 from tactful.cli_users import add_user_commands
 from tactful.errors import ConfigurationError
 from tactful.labels import QUEUE_LABELS, LabelTask
@@ -54,13 +56,34 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_ROLES = ("listener", "worker", "web")  # tactful.service.ROLES, without importing the service here
+
+
+def _roles(values: list[str] | None) -> frozenset[str]:
+    """The roles `--role` names (repeated or comma-separated; ``all`` or none given: every role)."""
+    names = {name.strip().lower() for value in values or ["all"] for name in value.split(",") if name.strip()}
+    if not names or "all" in names:
+        return frozenset(RUN_ROLES)
+    unknown = names - set(RUN_ROLES)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown role {', '.join(sorted(unknown))} (choose from {', '.join(RUN_ROLES)}, all)"
+        )
+    return frozenset(names)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the service until SIGINT or SIGTERM."""
+    """Run the service (the stages of its `--role`s) until SIGINT or SIGTERM."""
     from tactful.service import ServiceRunner, build_service
 
+    try:
+        roles = _roles(args.role)
+    except argparse.ArgumentTypeError as exc:
+        print(f"tactful run: {exc}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     service = build_service(settings)
-    runner = ServiceRunner(service)
+    runner = ServiceRunner(service, roles)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -71,7 +94,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     runner.start()
     platforms = ", ".join(sorted({c.listener.platform.value for c in service.coordinators})) or "none"
-    log.info("tactful running (platforms: %s, policy %s)", platforms, service.policy.current().version)
+    log.info(
+        "tactful running (roles: %s; platforms: %s; policy %s; process %s)",
+        ", ".join(sorted(roles)),
+        platforms,
+        service.policy.current().version,
+        service.holder,
+    )
     stop.wait()
     runner.stop()
     return 0
@@ -307,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("run", help="run the service")
+    p.add_argument(
+        "--role",
+        action="append",
+        metavar="ROLE",
+        help="what this process does: listener (polling), worker (processing, sending, team chat), "
+        "web (dashboard, webhooks) or all (the default); repeat or comma-separate (docs/deploy.md)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run everything against local simulators with scripted traffic")
@@ -400,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export_labels)
 
     add_user_commands(sub)
+    add_promise_commands(sub)
+    add_stats_commands(sub)
     add_policy_commands(sub)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)

@@ -8,12 +8,19 @@ does), then prints every error and warning as `file:line:column: severity: field
 run` would use and decides it with the engine, printing PASS or FAIL per example; a failure
 shows the verdict, its explanation and the rule that decided. Exit status 1 when an example
 fails, the policy has errors, or there are no examples.
+
+`policy replay FILE… [--since 7d]` re-decides the stored history under the layered files without
+sending anything and reports what would change (see `tactful.replay`); the report is stored for
+the dashboard's policy page. Exit status 1 when the files have errors (nothing is replayed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Longest part of an example's text shown in a report line.
 SHOWN_TEXT_CHARS = 60
+_AGO = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
@@ -134,8 +143,89 @@ def _shorten(text: str) -> str:
     return flat if len(flat) <= SHOWN_TEXT_CHARS else flat[: SHOWN_TEXT_CHARS - 1] + "…"
 
 
+def since_value(value: str, now: datetime | None = None) -> datetime:
+    """Parse --since: a span back from now (`30m`, `12h`, `7d`, `2w`) or an ISO date (UTC unless it says)."""
+    found = _AGO.match(value.strip().lower())
+    if found is not None:
+        moment = now or datetime.now(UTC)
+        return moment - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a span or an ISO date: {value!r} (e.g. 7d, 12h or 2026-01-05)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _who(args: argparse.Namespace) -> str:
+    """--by, else the OS user name."""
+    if args.by:
+        return str(args.by)
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def cmd_policy_replay(args: argparse.Namespace) -> int:
+    """Re-decide stored history under the layered files, send nothing, report and store what would change."""
+    from policies.lint import lint
+    from policies.loader import load_policies
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+    from storage.replays import save_replay
+    from tactful.clock import SystemClock
+    from tactful.platforms import private_routes
+    from tactful.replay import replay_policy
+    from tactful.replay_report import format_report
+    from tactful.settings import load_settings
+
+    try:
+        loaded = load_policies(args.files, examples=True)
+        issues = lint(loaded)
+    except PolicyError as exc:
+        issues = exc.issues
+    errors = [
+        issue for issue in sort_issues(issues, [str(f) for f in args.files]) if issue.severity == "error"
+    ]
+    if errors:
+        _print_issues(errors)
+        print(
+            f"policy replay: {len(errors)} error{'s' * (len(errors) != 1)} in the policy; nothing was "
+            "replayed (tactful policy check lists every issue)",
+            file=sys.stderr,
+        )
+        return 1
+    settings = load_settings(args.config)
+    engine = make_engine(settings.storage.url)
+    try:
+        upgrade(engine)
+        result = replay_policy(engine, loaded, since=args.since, private_routes=private_routes(settings))
+        replay_id = save_replay(
+            engine,
+            now=SystemClock().now(),
+            policy_version=loaded.version,
+            source=loaded.source,
+            since=args.since,
+            summary=result.report,
+            actor=_who(args),
+        )
+    finally:
+        engine.dispose()
+    if args.json:
+        json.dump({"id": replay_id, **result.report}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(result.report, args.limit))
+        print(f"\nstored as replay #{replay_id} (the dashboard's policy page shows it)")
+    return 0
+
+
 def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `tactful policy check` and `tactful policy test` to the command line."""
+    """Add `tactful policy check`, `policy test` and `policy replay` to the command line."""
     policy = sub.add_parser("policy", help="check conduct policy files and run their examples")
     commands = policy.add_subparsers(dest="policy_command", required=True)
     files_help = "policy files, layered in order: later files override earlier ones"
@@ -152,3 +242,20 @@ def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     p.set_defaults(func=cmd_policy_test)
+
+    p = commands.add_parser(
+        "replay", help="re-decide stored history under these files (sends nothing); report what changes"
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help=files_help)
+    p.add_argument(
+        "--since",
+        type=since_value,
+        metavar="SPAN|DATE",
+        help="only messages created since then: 30m, 12h, 7d, 2w or an ISO date (default: all)",
+    )
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="messages listed per section (default 20)"
+    )
+    p.add_argument("--by", metavar="NAME", help="who ran it, for the record (default: the OS user)")
+    p.set_defaults(func=cmd_policy_replay)

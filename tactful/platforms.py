@@ -17,6 +17,16 @@ from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 
 PrivateRouter = Callable[[IncomingMessage], PrivateRoute | None]
 
+#: The pause between two Telegram long polls. A long poll itself waits (up to
+#: `poll_timeout_seconds`) until an update arrives, so a short pause costs nothing while idle;
+#: under load every update would otherwise wait for it. Error backoff doubles from it.
+LONG_POLL_PAUSE_SECONDS = 0.1
+
+#: How often an X or Graph read that failed transiently is tried again at once: one poll may make
+#: many requests (pages of mentions, one per Page post), and one failed request in many would
+#: otherwise throw the whole poll away.
+READ_RETRIES = 2
+
 
 @dataclass(slots=True)
 class PlatformParts:
@@ -62,6 +72,7 @@ def build_x(settings: XSettings) -> PlatformParts:
         access_token=_required_secret(settings, "x", "access_token"),
         access_token_secret=_required_secret(settings, "x", "access_token_secret"),
         timeout=settings.timeout_seconds,
+        read_retries=READ_RETRIES,
     )
     listeners: list[Listener] = [XMentionsListener(client, settings.user_id)]
     if settings.search_query:
@@ -100,6 +111,7 @@ def build_facebook(settings: FacebookSettings, clock: Clock | None = None) -> Pl
         api_version=settings.api_version,
         timeout=settings.timeout_seconds,
         clock=clock,
+        read_retries=READ_RETRIES,
     )
     webhook = FacebookWebhook(
         page_id=settings.page_id,
@@ -182,7 +194,7 @@ def build_telegram(settings: TelegramSettings, clock: Clock | None = None) -> Pl
         platform=Platform.TELEGRAM,
         account_id=client.bot_id,
         account_username=settings.bot_username,
-        poll_seconds=0.5 if settings.poll_timeout_seconds else 2.0,
+        poll_seconds=LONG_POLL_PAUSE_SECONDS if settings.poll_timeout_seconds else 2.0,
         listeners=listeners,
         bot=TelegramBot(client, settings.bot_username, clock),
         private_route=telegram_private_route(settings),

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from listeners.base import FetchResult, Listener, RateLimitStatus
 from storage.ingest import IngestStats, load_cursor, store_fetch
 from tactful.clock import Clock
 from tactful.errors import AuthenticationFailed, PlatformError, RateLimited
+from tactful.leasing import LeaseKeeper
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ class PollOutcome:
     stats: IngestStats | None
     next_delay: timedelta
     error: str | None = None
+    standby: bool = False  # another process holds the listener's lease; nothing was fetched
 
 
 def delay_for_quota(base: timedelta, status: RateLimitStatus | None, clock: Clock) -> timedelta:
@@ -42,11 +45,21 @@ def delay_for_quota(base: timedelta, status: RateLimitStatus | None, clock: Cloc
     return max(base, until_reset / status.remaining)
 
 
+def database_error(exc: DBAPIError) -> str:
+    """A one-line description of a database failure, without the SQL or its parameters."""
+    cause = exc.orig if exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0][:200]}" if lines else type(cause).__name__
+
+
 class PollCoordinator:
     """Polls one listener, stores what it returns with its cursor, and decides when to poll again.
 
     Logs a failure once when a run of failures starts and once when it recovers, however
-    many polls fail in between (Home Assistant's coordinator pattern).
+    many polls fail in between (Home Assistant's coordinator pattern). With a `lease`, it polls
+    only while this process holds the listener's lease, renewed before each fetch and checked
+    again before storing (a fetch that outlived the lease is dropped: the new holder fetches it
+    again from the stored cursor); otherwise it stands by and tries again shortly.
     """
 
     def __init__(
@@ -57,8 +70,13 @@ class PollCoordinator:
         interval: timedelta,
         observer: Callable[[Listener, FetchResult, IngestStats], None] | None = None,
         rng: random.Random | None = None,
+        lease: LeaseKeeper | None = None,
+        on_auth_failed: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.listener = listener
+        self._on_auth_failed = on_auth_failed  # (platform, listener key, error), once per run of refusals
+        self._auth_refused = False
+        self.lease = lease
         self._db = db
         self._clock = clock
         self.interval = interval
@@ -67,8 +85,20 @@ class PollCoordinator:
         self.failures = 0
 
     def poll_once(self) -> PollOutcome:
-        """Fetch, store, and return when to poll next; never raises platform errors."""
+        """Fetch, store, and return when to poll next; never raises platform or database errors.
+
+        While the database is unreachable, polls back off like failed fetches; nothing fetched is
+        lost, because the cursor only moves in the transaction that stores what it covers.
+        """
+        try:
+            return self._poll()
+        except DBAPIError as exc:
+            return self._failed(f"database unavailable: {database_error(exc)}", self._backoff())
+
+    def _poll(self) -> PollOutcome:
         key = self.listener.key
+        if self.lease is not None and not self.lease.hold():
+            return PollOutcome(stats=None, next_delay=self.lease.standby_delay(self.interval), standby=True)
         cursor = load_cursor(self._db, key)
         try:
             result = self.listener.fetch(cursor)
@@ -76,9 +106,14 @@ class PollCoordinator:
             wait = max(exc.retry_at - self._clock.now(), timedelta(seconds=1)) + timedelta(seconds=1)
             return self._failed(f"rate limited until {exc.retry_at.isoformat()}", wait)
         except AuthenticationFailed as exc:
+            if not self._auth_refused and self._on_auth_failed is not None:
+                self._on_auth_failed(self.listener.platform.value, key, str(exc))
+            self._auth_refused = True
             return self._failed(f"authentication failed: {exc}", AUTH_RETRY, level=logging.ERROR)
         except PlatformError as exc:
             return self._failed(str(exc), self._backoff())
+        if self.lease is not None and not self.lease.hold():
+            return PollOutcome(stats=None, next_delay=self.lease.standby_delay(self.interval), standby=True)
         stats = store_fetch(
             self._db,
             key,
@@ -88,6 +123,7 @@ class PollCoordinator:
             self._clock.now(),
             presses=result.presses,
         )
+        self._auth_refused = False
         if self.failures:
             log.info("%s recovered after %d failed polls", key, self.failures)
             self.failures = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from policies.decision import (
     MoveToPrivate,
     QueueForReview,
 )
+from storage.policy_versions import PolicyVersionFacts, record_used
 from storage.work import (
     AuthorCounts,
     AuthorSendState,
@@ -38,7 +39,6 @@ from storage.work import (
     load_thread_states,
     own_accounts,
     read_partition,
-    record_policy_version,
     write_outcome,
 )
 from tactful.clock import Clock
@@ -47,6 +47,12 @@ from tactful.domain import Author, Channel, IncomingMessage, Platform
 log = logging.getLogger(__name__)
 
 PrivateRouter = Callable[[IncomingMessage], PrivateRoute | None]
+
+#: The (platform, channel) pairs in shadow mode: their sends are recorded, never sent.
+ShadowChannels = frozenset[tuple[str, str]]
+
+#: The outbox status of a send decided in shadow mode: recorded, and never picked up by the sender.
+SHADOW_STATUS = "shadow"
 
 #: The built-in rule that joins a private chat opened from our link to its original thread.
 PRIVATE_CHAT_RULE_ID = "private-chat-opened"
@@ -76,6 +82,11 @@ class DecisionMaker(Protocol):
     @property
     def source(self) -> str:
         """Where the policy came from (a file path)."""
+        ...
+
+    @property
+    def facts(self) -> PolicyVersionFacts:
+        """What the policy_versions table records about this version (hash, files, author)."""
         ...
 
     @property
@@ -126,12 +137,21 @@ def action_to_dict(action: Action) -> dict[str, Any]:
     """Serialise an action value for the decisions table."""
     data: dict[str, Any] = {"type": type(action).__name__}
     for name in action.__slots__:
-        data[name] = getattr(action, name)
+        value = getattr(action, name)
+        data[name] = value.isoformat() if isinstance(value, datetime) else value
     return data
 
 
 class Processor:
-    """Runs moderation and the policy over stored messages in batches, one transaction per batch."""
+    """Runs moderation and the policy over stored messages in batches, one transaction per batch.
+
+    Each batch is decided under the one policy `policy()` returns when the batch is stored, so a
+    policy swapped in meanwhile applies from the next batch on. Messages from a (platform,
+    channel) in `shadow` are decided and recorded as always, but their sends and hides get the
+    outbox status `shadow`, which the sender never picks up. With `leased_partitions` (a
+    processing worker), each batch reads only the threads of the partitions it returns, the
+    ones this worker holds a lease on (tactful/leasing.py).
+    """
 
     def __init__(
         self,
@@ -144,8 +164,11 @@ class Processor:
         claim_lease: timedelta = timedelta(seconds=60),
         partition: tuple[int, int] | None = None,
         owns_partition: bool = False,
+        shadow: ShadowChannels = frozenset(),
+        leased_partitions: Callable[[], tuple[Collection[int], int]] | None = None,
     ) -> None:
         self._db = db
+        self._leased = leased_partitions
         self._scoring = scoring
         self._claim_lease = claim_lease
         self._partition = partition
@@ -155,6 +178,7 @@ class Processor:
         self._private_routes = dict(private_routes or {})
         self._observer = observer
         self._recorded_versions: set[str] = set()
+        self._shadow = shadow
 
     def process_batch(self, limit: int) -> int:
         """Claim, score, decide and store up to `limit` new messages; return how many."""
@@ -176,6 +200,12 @@ class Processor:
         return total
 
     def _claim(self, limit: int) -> list[PendingMessage]:
+        if self._leased is not None:
+            owned, count = self._leased()  # renews the leases, at most once per tick, between batches
+            if not owned:
+                return []
+            with self._db.connect() as conn:
+                return read_partition(conn, limit, (owned, count))
         if self._owns_partition and self._partition is not None:
             with self._db.connect() as conn:
                 return read_partition(conn, limit, self._partition)
@@ -200,7 +230,7 @@ class Processor:
         now = self._clock.now()
         with self._db.begin() as conn:
             if policy.version not in self._recorded_versions:
-                record_policy_version(conn, policy.version, policy.source, now)
+                record_used(conn, policy.facts, now)
                 self._recorded_versions.add(policy.version)
             tokens = {row.private_link_token for row in pending if row.private_link_token}
             links = load_private_links(conn, tokens) if tokens else {}
@@ -238,6 +268,8 @@ class Processor:
         thread = batch.threads[row.thread_id]
         author = batch.authors[row.author_id]
         from_own = (row.platform, row.author_external_id) in batch.own
+        if not from_own and not row.author_is_bot:
+            outcome.customer_messages.append(row.id)
         verdict = self._weigh_history(row, verdict, batch)
         state = batch.heat.get(row.thread_id)
         if state is None and thread.heat_state:
@@ -289,8 +321,12 @@ class Processor:
                 "created_at": now,
             }
         )
+        first_send = len(outcome.outbox)
         for action in decision.actions:
             self._apply(action, row, decision, route, batch, linked_thread_id or row.thread_id)
+        if (row.platform, row.channel) in self._shadow:
+            for send in outcome.outbox[first_send:]:
+                send["status"] = SHADOW_STATUS
         return ProcessedMessage(message=message, verdict=verdict, decision=decision, heat=thread.heat)
 
     def _weigh_history(self, row: PendingMessage, verdict: Verdict, batch: _Batch) -> Verdict:
@@ -343,6 +379,10 @@ class Processor:
         if isinstance(action, Acknowledge):
             kind = SendKind.DIRECT_MESSAGE if row.is_private else SendKind.PUBLIC_REPLY
             outcome.outbox.append(_outbox_row(row, decision, kind, "ack", now, action.text, template=action))
+            if action.promised_at is not None:
+                outcome.promises.append(
+                    _promise_row(row, outcome.outbox[-1], action.promised_at, queue_thread_id, now)
+                )
             thread.acknowledged = True
             author.sends_last_day += 1
             author.last_variant = (action.template_id, action.variant)
@@ -365,6 +405,10 @@ class Processor:
                     link=route.link,
                 )
             )
+            if action.promised_at is not None:
+                outcome.promises.append(
+                    _promise_row(row, outcome.outbox[-1], action.promised_at, queue_thread_id, now)
+                )
             if route.token is not None:
                 outcome.private_links.append(
                     {
@@ -407,6 +451,7 @@ class Processor:
                 latest_message_id=row.id,
                 latest_reason=action.reason,
                 added=update["added"] + 1,
+                due_at=_earliest(update.get("due_at"), action.due_at),
             )
             return
         item = outcome.new_review_items.get(thread_id)
@@ -421,6 +466,7 @@ class Processor:
                 "message_count": 1,
                 "created_at": now,
                 "updated_at": now,
+                "due_at": action.due_at,
             }
             return
         item.update(
@@ -429,6 +475,7 @@ class Processor:
             reason=action.reason,
             message_count=item["message_count"] + 1,
             updated_at=now,
+            due_at=_earliest(item["due_at"], action.due_at),
         )
 
 
@@ -445,6 +492,29 @@ class _Batch:
     outcome: BatchOutcome
     heat: dict[int, HeatState] = field(default_factory=dict)
     histories: dict[int, AuthorHistory] = field(default_factory=dict)  # by author id, as of each message
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    """The earlier of two due times, either of which may be unknown."""
+    if first is None or second is None:
+        return first or second
+    return min(first, second)
+
+
+def _promise_row(
+    row: PendingMessage, outbox: dict[str, Any], promised_at: datetime, thread_id: int, now: datetime
+) -> dict[str, Any]:
+    """The promise a send makes, kept by a person answering the conversation of `thread_id`."""
+    return {
+        "outbox_key": outbox["idempotency_key"],
+        "message_id": row.id,
+        "thread_id": thread_id,
+        "platform": row.platform,
+        "channel": row.channel,
+        "promised_at": promised_at,
+        "made_at": now,
+        "status": "pending",
+    }
 
 
 def _verdict_row(message_id: int, verdict: Verdict, now: Any) -> dict[str, Any]:

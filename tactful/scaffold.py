@@ -20,6 +20,7 @@ url = "sqlite:///./tactful.db"   # or postgresql+psycopg://user@host/db
 
 [policy]
 path = "policy.yaml"             # your conduct policy: tactful policy check policy.yaml after every edit
+reload_seconds = 2               # tactful run puts a changed policy in force if it passes the check
 
 [web]
 host = "127.0.0.1"
@@ -29,8 +30,9 @@ session_secret_file = "session_secret"   # written by tactful init (random, read
 
 [processing]
 batch_size = 500
-interval_seconds = 1.0
-send_interval_seconds = 1.0
+interval_seconds = 0.25
+send_interval_seconds = 0.25
+# shadow = ["x", "facebook", "telegram"]   # dry run: decide and record, never send (README: Shadow mode)
 
 [x]
 enabled = false

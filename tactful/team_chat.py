@@ -170,8 +170,8 @@ def render_card(card: ItemCard, dashboard_url: str | None) -> PostContent:
     category = card.category or "unclassified"
     lines = [
         f"<b>Priority {card.priority}</b> · {esc(card.platform)} · {esc(category)} · heat {card.heat:.2f}",
-        f"<b>{esc(_author(card))}</b> wrote:",
-        f"<i>{esc(_preview(card.text))}</i>",
+        f"<b>{esc(author_label(card))}</b> wrote:",
+        f"<i>{esc(text_preview(card.text))}</i>",
         f"Why: {esc(_clip(card.reason, REASON_MAX))}",
     ]
     if card.due_at is not None:
@@ -197,7 +197,8 @@ def render_card(card: ItemCard, dashboard_url: str | None) -> PostContent:
     return PostContent(text="\n".join(lines), buttons=rows, state=card_state(card), status=card.status)
 
 
-def _author(card: ItemCard) -> str:
+def author_label(card: ItemCard) -> str:
+    """How a post names the item's author: display name and @handle, clipped."""
     name = _clip(card.author_display_name or "", NAME_MAX)
     handle = _clip(card.author_username or "", NAME_MAX)
     if name and handle:
@@ -205,7 +206,8 @@ def _author(card: ItemCard) -> str:
     return name or (f"@{handle}" if handle else "someone")
 
 
-def _preview(text: str) -> str:
+def text_preview(text: str) -> str:
+    """A customer text on one line, clipped for a post."""
     return _clip(_SPACES.sub(" ", text).strip(), TEXT_PREVIEW) or "(no text)"
 
 

@@ -1,9 +1,14 @@
 """Processing worker processes: each scores, decides and stores the threads of its partition.
 
 Scoring is CPU-bound Python, so one process per core is how the processing stage scales on a
-machine. Worker `k` of `n` claims only messages of threads whose id is `k` modulo `n`, so every
-thread is handled by one worker, in order (its heat and "already acknowledged" state stay
-consistent), and no two workers ever handle the same message. Each worker scores its batches
+machine, and several `tactful run` processes sharing one PostgreSQL database scale it across
+machines. Threads fall into `[processing] partitions` fixed partitions (thread id modulo that
+number); each worker holds leases on a fair share of them (tactful/leasing.py) and reads only
+their messages, so every thread is handled by one worker at a time, in order (its heat and
+"already acknowledged" state stay consistent), and no two workers handle the same message.
+Worker `k` of a pool of `n` prefers the partitions that are `k` modulo `n`, so one service splits
+its threads evenly from the start; a worker the pool restarts keeps its slot's name and with it
+the leases of the worker it replaces. Each worker scores its batches
 in-process (no per-message start-up cost, no verdicts crossing a pipe) and writes each batch in
 one transaction that also marks its messages processed, so a worker that dies loses nothing:
 its replacement simply reads the same unprocessed messages again.
@@ -23,16 +28,25 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
+from storage.leases import new_holder
+from tactful.leasing import PartitionLeases
+from tactful.policy_files import PolicyFiles
 from tactful.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+
+#: A batch allocates hundreds of thousands of short-lived objects and few cycles: with Python's
+#: default thresholds (700, 10, 10) the collector runs about 40 times per batch and takes ~6% of
+#: a worker's time; collecting young objects every 50,000 allocations takes a quarter of that.
+WORKER_GC_THRESHOLDS = (50_000, 20, 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +65,8 @@ class WorkerSpec:
     ready: Any  # shared c_bool: set by the worker once its models are loaded
     running: Any  # shared c_bool: cleared while the pool is paused
     stop: Any  # shared c_bool: set when the pool stops
+    policy: PolicyFiles | None = None  # the service's policy in force when the worker started
+    holder: str = ""  # the lease holder name of this worker slot (default: a new one)
 
 
 def _die_with_parent() -> None:
@@ -80,25 +96,51 @@ def run_worker(spec: WorkerSpec) -> None:
     scoring.warm_up()  # loads every model now, before the worker reports ready
     # The models live as long as the worker: keep the cyclic garbage collector from rescanning them.
     gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+    clock = SystemClock()
+    # Each worker watches the policy files itself and swaps between batches; the service process
+    # logs the errors of a rejected change and records it, so the workers only warn in one line.
+    policy = PolicySource(
+        settings.policy.path,
+        clock=clock,
+        check_seconds=settings.policy.reload_seconds,
+        worker=f"worker {spec.index}/{spec.count}",
+        start_from=spec.policy,
+    )
+    count = processing.partitions
+    leases = PartitionLeases(
+        db,
+        clock,
+        spec.holder or new_holder(f"/w{spec.index}"),
+        count,
+        ttl=timedelta(seconds=processing.lease_seconds),
+        min_workers=spec.count,
+        preferred=frozenset(p for p in range(count) if p % spec.count == spec.index),
+    )
     processor = Processor(
         db,
         scoring,
-        PolicySource(settings.policy.path).current,
-        SystemClock(),
+        policy.latest,
+        clock,
         private_routes=private_routes(settings),
         claim_lease=timedelta(seconds=processing.claim_lease_seconds),
-        partition=(spec.index, spec.count),
-        owns_partition=True,
+        shadow=processing.shadow_channels(),
+        leased_partitions=lambda: (leases.refresh(), count),
     )
+    _refresh_quietly(leases, spec)  # joins the cluster's workers before reporting ready
     spec.ready.value = True
     failing = False
     try:
         while not spec.stop.value and os.getppid() == parent:
+            policy.check_if_due()  # also while idle, so a change has settled before the next batch
             if not spec.running.value:
+                _refresh_quietly(leases, spec)  # a paused worker keeps its heartbeat and its share
                 time.sleep(processing.interval_seconds)
                 continue
             try:
-                done = processor.drain(processing.batch_size)
+                # One batch per pass: a stop request or a policy change is seen between batches,
+                # also while catching up on a backlog.
+                done = processor.drain(processing.batch_size, max_batches=1)
             except Exception:
                 if not failing:
                     log.exception("worker %d/%d: processing failed; retrying", spec.index, spec.count)
@@ -111,22 +153,36 @@ def run_worker(spec: WorkerSpec) -> None:
             if done == 0:
                 time.sleep(processing.interval_seconds)
     finally:
+        with contextlib.suppress(Exception):
+            leases.release_all()  # the other workers take the partitions over now, not at expiry
         db.dispose()
+
+
+def _refresh_quietly(leases: PartitionLeases, spec: WorkerSpec) -> None:
+    """Renew and rebalance the worker's leases, logging (not raising) a database failure."""
+    try:
+        leases.refresh()
+    except Exception:
+        log.exception("worker %d/%d: cannot renew partition leases; retrying", spec.index, spec.count)
 
 
 class ProcessingWorkers:
     """Starts, supervises and stops the processing worker processes of one service."""
 
-    def __init__(self, settings: Settings, count: int) -> None:
+    def __init__(
+        self, settings: Settings, count: int, policy: Callable[[], PolicyFiles | None] | None = None
+    ) -> None:
         if count < 1:
             raise ValueError("at least one worker is needed")
         self._settings = settings
+        self._policy = policy
         self._count = count
         self._context = multiprocessing.get_context("spawn")
         self._stop = self._context.RawValue(ctypes.c_bool, False)
         self._running = self._context.RawValue(ctypes.c_bool, False)
         self._processes: list[SpawnProcess | None] = [None] * count
         self._ready = [self._context.RawValue(ctypes.c_bool, False) for _ in range(count)]
+        self._holder = new_holder()
 
     @property
     def count(self) -> int:
@@ -163,6 +219,8 @@ class ProcessingWorkers:
             ready=self._ready[index],
             running=self._running,
             stop=self._stop,
+            policy=self._policy() if self._policy is not None else None,
+            holder=self.holder(index),
         )
         process = self._context.Process(
             target=run_worker, args=(spec,), name=f"tactful-worker-{index}", daemon=True
@@ -187,6 +245,10 @@ class ProcessingWorkers:
                 self._spawn(index)
                 restarted += 1
         return restarted
+
+    def holder(self, index: int) -> str:
+        """The lease holder name of worker slot `index` (kept across restarts of that slot)."""
+        return f"{self._holder}/w{index}"
 
     def pids(self) -> list[int]:
         """Return the process ids of the running workers."""

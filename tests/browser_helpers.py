@@ -73,9 +73,10 @@ class Stack:
         return f"http://127.0.0.1:{self.web.port}"
 
     def settle(self) -> None:
-        """Run the pipeline once: poll both platforms, moderate and decide, send what is due."""
+        """Run the pipeline once: poll both platforms, moderate and decide, fold metrics, send what is due."""
         self.service.poll_all()
         self.service.process()
+        self.service.fold_metrics()
         self.clock.advance(1)
         self.service.dispatch()
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect
@@ -86,13 +86,13 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def start_service(
-    config: Path, log: Path, secrets: Mapping[str, str] = SECRET_ENV
+    config: Path, log: Path, secrets: Mapping[str, str] = SECRET_ENV, args: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
-    """Start `tactful run` as a real process, its output appended to `log`."""
+    """Start `tactful run` (with extra `args`, e.g. ``--role worker``) as a real process, its output appended to `log`."""
     env = {**os.environ, **secrets}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tactful.cli", "--config", str(config), "run"],
+            [sys.executable, "-m", "tactful.cli", "--config", str(config), "run", *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
@@ -224,6 +226,28 @@ def test_the_item_page_shows_the_thread_verdicts_decisions_sends_and_author_hist
         assert rule_id in page and status in page
     assert "love the new blender" in page  # the author's message elsewhere
     assert "Troll verdicts" in page
+
+
+def test_the_item_page_says_what_shadow_mode_would_have_sent(db: Engine, clock: FrozenClock) -> None:
+    shadow = frozenset({("x", "mention")})
+    processor = Processor(
+        db, Moderator(), default_policy().current, clock, private_routes=ROUTES, shadow=shadow
+    )
+    store(db, clock.now(), make_message("1", "@acme my order never arrived and I want a refund <b>now</b>"))
+    processor.drain(10)
+    with db.connect() as conn:
+        sends = conn.execute(select(t.outbox.c.kind, t.outbox.c.status, t.outbox.c.text)).all()
+        item = conn.execute(select(t.review_items.c.id)).scalar_one()
+    assert sends and {status for _kind, status, _text in sends} == {"shadow"}
+    page = logged_in(db, clock, "alice").get(f"/queue/{item}").text
+    shown = re.findall(r'<li class="send-shadow">(.*?)</li>', page, re.S)
+    assert len(shown) == len(sends)
+    for (kind, _status, text), row in zip(sends, shown, strict=True):
+        words = " ".join(re.sub(r"<[^>]+>", "", row).split())
+        assert words.startswith(f"shadow would have sent (shadow mode) {kind.replace('_', ' ')} by rule ")
+        if text:
+            assert f'<span class="text">{escape(text)}</span>' in row
+    assert "<b>now</b>" not in page  # the customer's text stays text
 
 
 def test_a_missing_item_is_404(db: Engine, clock: FrozenClock) -> None:

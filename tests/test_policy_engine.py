@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +315,8 @@ def test_no_matching_rule_falls_back_to_queue() -> None:
     engine = PolicyEngine(load_policy(FIXTURES / "minimal.yaml"))
     decision = engine.decide(make_ctx(Category.PRAISE))
     assert decision.rule_id == "fallback"
-    assert decision.actions == (QueueForReview(30, "no rule matched; a person should look"),)
+    due = NOW + timedelta(minutes=240)  # the default SLA target, counted around the clock (no business hours)
+    assert decision.actions == (QueueForReview(30, "no rule matched; a person should look", due),)
 
 
 def test_blocked_send_without_queue_action_uses_blocked_priority() -> None:
@@ -333,7 +334,9 @@ rules:
     decision = engine.decide(make_ctx(thread_acknowledged=True))
     assert decision.actions == (
         Hide("abusive"),
-        QueueForReview(50, "reply: acknowledgement withheld: thread already acknowledged"),
+        QueueForReview(
+            50, "reply: acknowledgement withheld: thread already acknowledged", NOW + timedelta(minutes=240)
+        ),
     )
 
 

@@ -76,7 +76,7 @@ def test_a_wrong_expectation_fails_with_the_verdict_and_the_deciding_rule(
     assert any(line.startswith("  explanation: complaint:") and "refund" in line for line in lines)
     assert any(line.startswith("  decision: rule complaint: category complaint") for line in lines)
     complaint_line = _line_of(DEFAULT, "  - id: complaint\n")
-    assert f"  deciding rule: complaint at {DEFAULT}:{complaint_line} (rules[9])" in lines
+    assert f"  deciding rule: complaint at {DEFAULT}:{complaint_line} (rules[11])" in lines
     assert lines[-1].startswith("policy test: 2 examples, 1 passed, 1 failed")
 
 

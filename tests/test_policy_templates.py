@@ -77,6 +77,8 @@ def test_template_values_prefer_display_name_words() -> None:
         "username": "jane_doe",
         "brand": "Acme",
         "dm_link": "https://t.me/acme?start=1",
+        "reply_by": "",
+        "reply_by_time": "",
     }
 
 

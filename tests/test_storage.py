@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine, func, inspect, select
 
 from storage import tables as t
+from storage.db import make_engine
 from storage.ingest import load_cursor, store_fetch
 from storage.migrate import downgrade, upgrade
 from tactful.clock import FrozenClock
@@ -83,3 +86,18 @@ def test_migrations_match_the_models(db: Engine) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
+
+
+def test_waiting_items_of_a_batch_are_found_by_thread_not_by_walking_the_backlog(tmp_path: Path) -> None:
+    """SQLite plans the processing stage's waiting-item look-up on the thread index."""
+    from storage.work import waiting_items_of_threads
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    upgrade(engine)
+    query = waiting_items_of_threads([1, 2, 3]).compile(
+        dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+    )
+    with engine.connect() as conn:
+        plan = " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
+    engine.dispose()
+    assert "ix_review_items_thread_status" in plan, plan

@@ -107,6 +107,32 @@ def test_worker_processes_handle_every_message_once_and_are_restarted(
     db.dispose()
 
 
+@pytest.mark.slow
+def test_workers_stop_between_batches_while_catching_up_a_backlog(
+    sqlite_url: str, clock: FrozenClock
+) -> None:
+    """A stop request is honoured after the batch in hand, not after the whole backlog."""
+    db = make_engine(sqlite_url)
+    upgrade(db)
+    store_messages(db, clock, 3000, threads=300)
+    settings = Settings(
+        storage=StorageSettings(url=sqlite_url),
+        processing=ProcessingSettings(batch_size=10, interval_seconds=0.05, workers=1),
+    )
+    workers = ProcessingWorkers(settings, 1)
+    workers.start()
+    try:
+        assert workers.wait_ready(60)
+        wait_for(lambda: processed(db) >= 10, 30, "the first batch")
+    finally:
+        process = workers._processes[0]
+        assert process is not None
+        workers.stop(timeout=10)
+    assert process.exitcode == 0, "the worker had to be killed"
+    assert processed(db) < 3000, "the worker went on through the backlog after the stop request"
+    db.dispose()
+
+
 ORPHAN_PARENT = """
 import sys, time
 from tactful.settings import ProcessingSettings, Settings, StorageSettings

@@ -32,6 +32,7 @@ class DashboardConfig:
     login_max_failures: int = 5
     login_window: timedelta = timedelta(minutes=15)
     poll_seconds: float = 5.0
+    badge_counts_automated: bool = False  # `[stats] badge_counts_automated`, for the stats page
 
     def __post_init__(self) -> None:
         if len(self.session_secret) < SECRET_MIN:
@@ -62,4 +63,5 @@ def dashboard_config(
         session_lifetime=timedelta(hours=web.session_hours),
         policy=policy,
         private_routes=dict(private_routes or {}),
+        badge_counts_automated=settings.stats.badge_counts_automated,
     )

@@ -17,6 +17,7 @@ from storage.queue_views import report
 from storage.users import UserError, add_user, list_users, set_disabled, set_role
 from tactful.roles import ROLE_NAMES, Role
 from tactful.web.dashboard.auth import Viewer, require_role
+from tactful.web.dashboard.routes_policy import policy_status
 from tactful.web.dashboard.site import Dashboard, Posted
 
 REPORT_DAYS = 7
@@ -83,8 +84,8 @@ def manage_router(dash: Dashboard) -> APIRouter:
 
     @router.get("/policy")
     def policy_page(viewer: Manager) -> Response:
-        """The policy in force: version, rules in order (first match wins), safety limits. Read-only."""
-        return dash.page("policy.html", viewer, **policy_context(dash))
+        """The policy in force (rules in order, safety limits), recorded versions, the files' check, replays."""
+        return dash.page("policy.html", viewer, **policy_context(dash), **policy_status(dash))
 
     @router.get("/report")
     def report_page(viewer: Manager) -> Response:

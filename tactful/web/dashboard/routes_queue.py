@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from bots.base import PrivateRoute
 from moderation.verdict import Category
+from storage.promises import item_promises
 from storage.queue_actions import (
     HIDE_PLATFORMS,
     QueueActionError,
@@ -195,9 +196,12 @@ def queue_router(dash: Dashboard) -> APIRouter:
         """The list and counters for the query string's filter; with `choices`, the filters' options."""
         with db.connect() as conn:
             where = read_filter(conn, request.query_params)
+            now = dash.clock.now()
+            rows = list_items(conn, where)
             context: dict[str, Any] = {
-                "rows": list_items(conn, where),
-                "counters": queue_counters(conn, dash.clock.now()),
+                "rows": rows,
+                "counters": queue_counters(conn, now),
+                "promises": item_promises(conn, [row.id for row in rows], now),
                 "where": where,
             }
             if choices:

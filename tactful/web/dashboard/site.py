@@ -125,7 +125,9 @@ def install_dashboard(app: FastAPI, db: Engine, clock: Clock, config: DashboardC
     """Add the dashboard to an application: pages, static files, error handling and security headers."""
     from tactful.web.dashboard.routes_auth import auth_router
     from tactful.web.dashboard.routes_manage import manage_router
+    from tactful.web.dashboard.routes_policy import policy_router
     from tactful.web.dashboard.routes_queue import queue_router
+    from tactful.web.dashboard.routes_stats import stats_router
 
     dash = Dashboard(db, clock, config)
     app.add_middleware(SecurityHeaders)
@@ -133,6 +135,8 @@ def install_dashboard(app: FastAPI, db: Engine, clock: Clock, config: DashboardC
     app.include_router(auth_router(dash))
     app.include_router(queue_router(dash))
     app.include_router(manage_router(dash))
+    app.include_router(policy_router(dash))
+    app.include_router(stats_router(dash))
 
     async def login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)

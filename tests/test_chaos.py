@@ -1,0 +1,463 @@
+"""The chaos run: 3 workers on PostgreSQL, 5,000 mentions on three simulators, SIGKILLs and injected faults.
+
+One real `tactful run` with `[processing] workers = 3` against the X, Facebook and Telegram
+simulators while they answer 10% of requests with 5xx and throttle some (each platform's own
+429/throttle answer); a killer thread SIGKILLs a random worker process every 2-4 s and once kills
+and restarts the whole service. Then the faults stop, the service drains, and the run must show:
+every mention stored exactly once, every acknowledgement the policy asked for received by the
+simulators exactly once, and nothing stuck. It prints the counts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Engine, func, select
+
+from policies.loader import default_policy_path
+from simulator.facebook import FacebookSimulator, RateLimitRule, RateLimitScope
+from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
+from simulator.telegram import TelegramSimulator
+from simulator.x import DEFAULT_RATE_LIMITS, XSimulator
+from simulator.x import RateLimitRule as XRule
+from storage import tables as t
+from storage.db import make_engine
+from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for
+from tests.test_crash_restart_all_platforms import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+PAGE_ID = "5000"
+BOT_TOKEN = "4343:AAH-chaos_test-token"
+SECRETS = {
+    **SECRET_ENV,
+    "TACTFUL_FACEBOOK__PAGE_TOKEN": "chaos-page-token",
+    "TACTFUL_FACEBOOK__APP_SECRET": "chaos-app-secret",
+    "TACTFUL_FACEBOOK__VERIFY_TOKEN": "chaos-verify-token",
+    "TACTFUL_TELEGRAM__BOT_TOKEN": BOT_TOKEN,
+}
+OUR_ACCOUNTS = ("1000", PAGE_ID, BOT_TOKEN.split(":")[0])
+# Telegram lets a bot write 20 messages a minute into one group: many groups keep replies flowing.
+GROUPS = [-1002000000000 - n for n in range(100)]
+MIX = {"x": 1800, "comments": 1000, "messenger": 500, "group": 1300, "private": 400}
+if os.environ.get("CHAOS_SCALE"):  # e.g. CHAOS_SCALE=20: a twentieth of the mentions, for a quick look
+    MIX = {k: v // int(os.environ["CHAOS_SCALE"]) for k, v in MIX.items()}
+MALFORMED = 5  # unusable payloads per platform, mixed into the burst
+FAULT_SECONDS = 90.0  # how long faults and kills go on at most (they stop once nearly everything is done)
+
+
+@dataclass
+class Sims:
+    x: XSimulator
+    fb: FacebookSimulator
+    tg: TelegramSimulator
+    posts: list[str] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+    users: int = 0
+
+    def text(self) -> str:
+        template = self.rng.choice(COMPLAINTS + QUESTIONS)
+        return template.format(p=self.rng.choice(PRODUCTS), n=self.rng.randint(10000, 99999))
+
+    def new_user(self) -> int:
+        self.users += 1
+        return 20000 + self.users
+
+    def post_x(self, count: int) -> set[str]:
+        made = set()
+        for _ in range(count):
+            uid = self.new_user()
+            self.x.add_user(str(uid), f"customer{uid}", f"Customer {uid}")
+            made.add(self.x.post(str(uid), f"@acme {self.text()}"))
+        return made
+
+    def burst(self, mix: dict[str, int]) -> dict[str, set[str]]:
+        """Post `mix` on every platform; return the external ids tactful should store, per platform."""
+        made: dict[str, set[str]] = {"x": self.post_x(mix["x"]), "facebook": set(), "telegram": set()}
+        for n in range(mix["comments"]):
+            uid = self.new_user()
+            self.fb.add_user(str(uid), f"Commenter {uid}")
+            made["facebook"].add(self.fb.comment(self.posts[n % len(self.posts)], str(uid), self.text()))
+        for _ in range(mix["messenger"]):
+            uid = self.new_user()
+            self.fb.add_user(str(uid), f"Messenger {uid}")
+            made["facebook"].add(self.fb.message_page(str(uid), self.text()))
+        for n in range(mix["group"]):
+            uid = self.new_user()
+            chat = GROUPS[n % len(GROUPS)]
+            self.tg.add_user(uid, f"Member{uid}", f"member{uid}")
+            made["telegram"].add(f"{chat}:{self.tg.user_says(chat, uid, self.text())}")
+        for _ in range(mix["private"]):
+            uid = self.new_user()
+            self.tg.add_user(uid, f"Private{uid}", f"private{uid}")
+            made["telegram"].add(f"{uid}:{self.tg.user_says(uid, uid, self.text())}")
+        return made
+
+    def malformed(self, count: int) -> None:
+        """Payloads no parser can use, on every platform: each must be quarantined, the rest unharmed."""
+        for n in range(count):
+            self.x.post_raw({"id": str(9_000_000 + n), "text": f"@acme no author {n}"})
+            self.fb.add_raw_comment(self.posts[n % len(self.posts)], {"id": f"broken_{n}", "message": 42})
+            self.tg.add_raw_update({"update_id": "not-a-number", "message": {"text": f"broken {n}"}})
+
+    def faults_on(self) -> None:
+        """10% 5xx everywhere, some throttling in each platform's own words."""
+        for sim, status in ((self.x, 503), (self.fb, 500), (self.tg, 502)):
+            sim.fault_plan.seed(7)
+            sim.set_fault_rate(status, 0.10)
+        self.x.set_throttle_rate(0.02, retry_after=2, paths=[r"/mentions$", r"^/2/tweets$"])
+        self.tg.set_throttle_rate(0.02, retry_after=1, paths=["^getUpdates$", "^sendMessage$"])
+        # Graph's throttle says "come back in N minutes" (a whole minute at least): two of them.
+        self.fb.set_throttle_rate(0.2, retry_after=60, paths=[r"/comments$"], methods=["GET"], limit=1)
+        self.fb.set_throttle_rate(0.2, retry_after=60, paths=[r"/messages$"], methods=["POST"], limit=1)
+
+    def faults_off(self) -> None:
+        for sim in (self.x, self.fb, self.tg):
+            sim.clear_faults()
+
+    def injected(self) -> dict[str, dict[str, int]]:
+        return {
+            "x": self.x.injected_faults(),
+            "facebook": self.fb.injected_faults(),
+            "telegram": self.tg.injected_faults(),
+        }
+
+
+@pytest.fixture
+def sims() -> Iterator[Sims]:
+    roomy = tuple(
+        XRule(r.path_prefix, r.limit * 1000, r.window_seconds, r.method) for r in DEFAULT_RATE_LIMITS
+    )
+    x = XSimulator("1000", "acme", rate_limits=roomy)
+    fb = FacebookSimulator(
+        PAGE_ID,
+        SECRETS["TACTFUL_FACEBOOK__PAGE_TOKEN"],
+        app_secret=SECRETS["TACTFUL_FACEBOOK__APP_SECRET"],
+        page_name="Acme",
+        rate_limits=(RateLimitRule(RateLimitScope.PAGES_BUC, 10_000_000, 24 * 3600),),
+    )
+    tg = TelegramSimulator(BOT_TOKEN, "acme_support_bot")
+    for sim in (x, fb, tg):
+        sim.start()
+    for n, chat in enumerate(GROUPS):
+        tg.add_group(chat, f"Acme customers {n}")
+    made = Sims(x, fb, tg)
+    made.posts = [fb.add_post(f"Post number {n}") for n in range(10)]
+    yield made
+    for sim in (x, fb, tg):
+        sim.stop()
+
+
+def write_config(tmp_path: Path, sims: Sims, db_url: str, port: int) -> Path:
+    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
+    policy["safety"]["global_sends_per_minute"] = 100000
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+    config = tmp_path / "tactful.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "{db_url}"
+
+[policy]
+path = "{policy_file}"
+reload_seconds = 0
+
+[web]
+host = "127.0.0.1"
+port = {port}
+dashboard = false
+
+[processing]
+batch_size = 200
+interval_seconds = 0.2
+send_interval_seconds = 0.2
+workers = 3
+claim_lease_seconds = 5
+
+[stats]
+badge_alerts = false
+
+[x]
+enabled = true
+user_id = "1000"
+username = "acme"
+search_query = "acme -from:acme -is:retweet"
+api_base_url = "{sims.x.base_url}"
+poll_seconds = 0.3
+timeout_seconds = 5
+
+[facebook]
+enabled = true
+page_id = "{PAGE_ID}"
+page_name = "Acme"
+graph_url = "{sims.fb.base_url}"
+poll_seconds = 1
+timeout_seconds = 5
+
+[telegram]
+enabled = true
+bot_username = "acme_support_bot"
+api_base_url = "{sims.tg.base_url}/bot"
+poll_timeout_seconds = 1
+timeout_seconds = 5
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def customer_messages() -> Any:
+    return (
+        select(t.messages.c.platform, t.messages.c.external_id, t.messages.c.status)
+        .join(t.authors, t.authors.c.id == t.messages.c.author_id)
+        .where(t.authors.c.external_id.not_in(OUR_ACCOUNTS))
+    )
+
+
+def stored_ids(db: Engine) -> dict[str, list[str]]:
+    with db.connect() as conn:
+        rows = conn.execute(customer_messages()).all()
+    found: dict[str, list[str]] = {"x": [], "facebook": [], "telegram": []}
+    for platform, external_id, _status in rows:
+        found[platform].append(external_id)
+    return found
+
+
+def backlog(db: Engine) -> tuple[int, int, int]:
+    """(customer messages stored, messages not yet processed, outbox items pending or sending)."""
+    with db.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(customer_messages().subquery())).scalar_one()
+        unprocessed = conn.execute(
+            select(func.count()).select_from(t.messages).where(t.messages.c.status.in_(("new", "claimed")))
+        ).scalar_one()
+        open_sends = conn.execute(
+            select(func.count()).select_from(t.outbox).where(t.outbox.c.status.in_(("pending", "sending")))
+        ).scalar_one()
+    return int(stored), int(unprocessed), int(open_sends)
+
+
+def sent_count(db: Engine) -> int:
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "sent")
+            ).scalar_one()
+        )
+
+
+def worker_pids(service_pid: int) -> list[int]:
+    """The service's processing workers: its children started by multiprocessing's spawn."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == service_pid and b"spawn_main" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+class Killer(threading.Thread):
+    """SIGKILLs a random worker of the running service every 2-4 s until stopped."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        super().__init__(name="chaos-killer", daemon=True)
+        self.process = process
+        self.kills = 0
+        self.halt = threading.Event()
+        self._lock = threading.RLock()
+        self._rng = random.Random(3)
+
+    def use(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self.process = process
+
+    def run(self) -> None:
+        while not self.halt.wait(self._rng.uniform(2.0, 4.0)):
+            with self._lock:
+                pids = worker_pids(self.process.pid)
+                if not pids:
+                    continue
+                victim = self._rng.choice(pids)
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                self.kills += 1
+
+
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
+    try:
+        process.send_signal(sig)
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def deliveries(sims: Sims) -> dict[tuple[str, str], Counter[str]]:
+    """What each simulator received, counted per target (the in-reply-to message or the recipient)."""
+    return {
+        ("x", "public_reply"): Counter(str(r.in_reply_to_tweet_id) for r in sims.x.brand_replies()),
+        ("x", "direct_message"): Counter(d.recipient_id for d in sims.x.brand_dms()),
+        ("facebook", "public_reply"): Counter(r.target_id for r in sims.fb.page_comment_replies()),
+        ("facebook", "private_reply"): Counter(r.comment_id for r in sims.fb.private_replies()),
+        ("facebook", "direct_message"): Counter(r.recipient_id for r in sims.fb.messenger_sends()),
+        # Telegram replies and private messages are both sendMessage: keyed chat:replied-to message.
+        ("telegram", "message"): Counter(
+            f"{m.chat_id}:{m.reply_to_message_id}" for m in sims.tg.sent_messages()
+        ),
+    }
+
+
+def delivery_key(row: Any) -> tuple[tuple[str, str], str]:
+    kind = row.kind_used or row.kind
+    if row.platform == "telegram":
+        if kind == "direct_message":
+            return ("telegram", "message"), f"{row.recipient_external_id}:None"
+        return ("telegram", "message"), row.target_external_id
+    if kind == "direct_message":
+        return (row.platform, kind), row.recipient_external_id
+    return (row.platform, kind), row.target_external_id
+
+
+def test_chaos_run_loses_nothing_and_sends_nothing_twice(
+    tmp_path: Path, sims: Sims, postgres_schema_url: str
+) -> None:
+    started = time.monotonic()
+    port = free_port()
+    config = write_config(tmp_path, sims, postgres_schema_url, port)
+    log = tmp_path / "service.log"
+    db = make_engine(postgres_schema_url)
+    expected: dict[str, set[str]] = {"x": set(), "facebook": set(), "telegram": set()}
+
+    # X's first-ever poll starts from "now": one mention goes first and the burst comes after it.
+    expected["x"] |= sims.post_x(1)
+    process = start_service(config, log, SECRETS)
+    killer = Killer(process)
+    service_kills = 0
+    try:
+        wait_for(lambda: db_ready(db) and len(stored_ids(db)["x"]) == 1, 90, "the first X poll")
+        sims.faults_on()
+        killer.start()
+        for platform, ids in sims.burst(MIX).items():
+            expected[platform] |= ids
+        sims.malformed(MALFORMED)
+        total = sum(len(ids) for ids in expected.values())
+        posted_at = time.monotonic()
+        print(f"posted {total} mentions in {posted_at - started:.1f}s")
+
+        # Once, mid-burst and mid-sending, the whole service dies and comes back.
+        wait_for(lambda: sent_count(db) >= total // 10, 120, "the first acknowledgements")
+        with killer._lock:
+            assert stop(process, signal.SIGKILL) == -signal.SIGKILL
+            service_kills += 1
+            process = start_service(config, log, SECRETS)
+            killer.use(process)
+
+        deadline = posted_at + FAULT_SECONDS
+        # Faults and kills go on until every mention is in and processed and most sends are out.
+        while time.monotonic() < deadline:
+            stored_now, unprocessed, open_sends = backlog(db)
+            if (stored_now, unprocessed) == (total, 0) and open_sends < total // 20:
+                break
+            time.sleep(0.5)
+        print(
+            f"faults off at {time.monotonic() - started:.0f}s: stored, unprocessed, open sends {backlog(db)}"
+        )
+    finally:
+        killer.halt.set()
+        killer.join(timeout=10)
+        sims.faults_off()
+    try:
+        wait_for(lambda: backlog(db) == (total, 0, 0), 150, "the service to drain once the faults stopped")
+    finally:
+        code = stop(process, signal.SIGTERM)
+    elapsed = time.monotonic() - started
+
+    stored = stored_ids(db)
+    with db.connect() as conn:
+        outbox = conn.execute(
+            select(
+                t.outbox.c.id,
+                t.outbox.c.platform,
+                t.outbox.c.kind,
+                t.outbox.c.kind_used,
+                t.outbox.c.target_external_id,
+                t.outbox.c.recipient_external_id,
+                t.outbox.c.status,
+                t.outbox.c.attempts,
+                t.outbox.c.last_error,
+            ).where(t.outbox.c.kind != "hide")
+        ).all()
+        unknown = (
+            conn.execute(select(t.audit_log.c.subject_id).where(t.audit_log.c.action == "outbox.unknown"))
+            .scalars()
+            .all()
+        )
+        quarantined = dict(
+            conn.execute(select(t.quarantine.c.source, func.count()).group_by(t.quarantine.c.source)).all()
+        )
+        statuses = dict(
+            conn.execute(select(t.messages.c.status, func.count()).group_by(t.messages.c.status)).all()
+        )
+    db.dispose()
+
+    received = deliveries(sims)
+    asked = Counter(delivery_key(row) for row in outbox)
+    sent = [row for row in outbox if row.status == "sent"]
+    failed = [row for row in outbox if row.status == "failed"]
+    twice = {
+        (kind, target): n for kind, counter in received.items() for target, n in counter.items() if n > 1
+    }
+    unasked = [
+        (kind, target)
+        for kind, counter in received.items()
+        for target in counter
+        if asked[(kind, target)] == 0
+    ]
+    missing = [row for row in sent if received[delivery_key(row)[0]][delivery_key(row)[1]] != 1]
+    failed_received = sum(received[delivery_key(row)[0]][delivery_key(row)[1]] for row in failed)
+    print(
+        f"\nchaos run: {elapsed:.0f}s, service exit {code}\n"
+        f"  mentions posted {total}, stored {[(p, len(ids)) for p, ids in stored.items()]}, message statuses {statuses}\n"
+        f"  worker SIGKILLs {killer.kills}, service SIGKILLs {service_kills}\n"
+        f"  injected faults {sims.injected()}\n"
+        f"  acknowledgements asked {len(outbox)}: sent {len(sent)}, failed {len(failed)} "
+        f"(interrupted Telegram sends handed to a person: {len(unknown)}, of which received {failed_received}), "
+        f"by kind {Counter((r.platform, r.kind_used or r.kind, r.status) for r in outbox)}\n"
+        f"  received by the simulators {sum(sum(c.values()) for c in received.values())}, "
+        f"received twice {len(twice)}, sent but not received once {len(missing)}, received unasked {len(unasked)}\n"
+        f"  quarantined {quarantined}"
+    )
+    for platform, ids in expected.items():
+        assert sorted(stored[platform]) == sorted(ids), f"a {platform} mention was lost or stored twice"
+    assert twice == {}, f"acknowledgements received twice: {twice}"
+    assert missing == [], f"sends marked sent that the simulators did not receive once: {missing[:5]}"
+    assert unasked == [], f"the simulators received sends nobody asked for: {unasked[:5]}"
+    # A send cut off by the service's SIGKILL on Telegram (which cannot say what a bot sent) goes to a
+    # person instead of being retried; nothing else may fail.
+    assert sorted(str(row.id) for row in failed) == sorted(unknown), [r.last_error for r in failed][:5]
+    assert all(row.platform == "telegram" for row in failed)
+    assert len(sent) >= len(outbox) - 3
+    # Each unusable payload is kept once with its reason (not once per poll that saw it again).
+    assert sum(quarantined.values()) == 3 * MALFORMED, quarantined
+    assert elapsed < 300
