@@ -91,10 +91,16 @@ class Bot(ABC):
       its id, or ``None`` if nothing was delivered, so a restart never sends twice. Platforms
       with no way to look (Telegram) raise `tactful.errors.DeliveryUnknown`, and the item
       goes to a human instead of being sent again.
+    * A send that failed with `TransientPlatformError` may still have been carried out (X
+      may post a reply and answer 503). Where `finds_sent` is true, the outbox asks
+      `find_sent` before it sends again; elsewhere it does so only when the error says
+      `maybe_delivered` (a timeout), and a `DeliveryUnknown` answer hands the item to a human.
     * Bots never decide anything; the text and target come from the policy decision.
     """
 
     platform: Platform
+    #: Whether `find_sent` can look on the platform (False where it raises DeliveryUnknown).
+    finds_sent: bool = True
 
     @abstractmethod
     def send(self, action: OutboundAction) -> SendResult:

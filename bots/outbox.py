@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
@@ -23,7 +23,9 @@ from storage.outbox import (
     mark_failed,
     mark_sending,
     mark_sent,
+    mark_unconfirmed,
     reschedule,
+    still_sending,
 )
 from tactful.clock import Clock
 from tactful.domain import Platform
@@ -40,6 +42,8 @@ from tactful.errors import (
 log = logging.getLogger(__name__)
 
 AUTH_PAUSE = timedelta(minutes=5)
+#: A send that failed without a clear answer is looked for on the platform this long after.
+VERIFY_AFTER = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,9 @@ class OutboxDispatcher:
         # Deliveries the platform confirmed while the database could not record them: written
         # first thing on the next pass, so the items do not sit in "sending" until a restart.
         self._unrecorded: list[tuple[OutboxEntry, SendResult, datetime]] = []
+        # Sends that failed but may have been delivered (an X 503 that posted anyway, a
+        # timeout): looked for with `find_sent` at the given time before any resend.
+        self._unconfirmed: dict[int, tuple[OutboxEntry, datetime]] = {}
         self._bots = dict(bots)
         self._clock = clock
         self._sends_per_minute = sends_per_minute
@@ -173,6 +180,7 @@ class OutboxDispatcher:
     def dispatch_due(self, limit: int = 100) -> int:
         """Send every due item that the caps allow; return how many were delivered."""
         self._record_unrecorded()
+        delivered_before = self._verify_unconfirmed()
         self._refresh_cap()
         now = self._clock.now()
         paused = {p for p, until in self._paused_until.items() if until > now}
@@ -188,7 +196,7 @@ class OutboxDispatcher:
                 log.info("global send cap reached; next send at %s", self._cap.next_slot(now).isoformat())
                 break
             delivered += self._dispatch_one(entry)
-        return delivered
+        return delivered_before + delivered
 
     def _refresh_cap(self) -> None:
         limit = self._sends_per_minute()
@@ -220,6 +228,12 @@ class OutboxDispatcher:
             return 0
         except TransientPlatformError as exc:
             attempts = entry.attempts + 1
+            if entry.kind != SendKind.HIDE and (bot.finds_sent or exc.maybe_delivered):
+                with self._db.begin() as conn:
+                    mark_unconfirmed(conn, entry.id, now, f"{exc}; looking for it before sending again")
+                self._unconfirmed[entry.id] = (replace(entry, attempts=attempts), now + VERIFY_AFTER)
+                self._note_failure(entry.platform, str(exc))
+                return 0
             with self._db.begin() as conn:
                 if attempts >= self._max_attempts:
                     mark_failed(conn, entry, f"gave up after {attempts} attempts: {exc}", now)
@@ -249,6 +263,55 @@ class OutboxDispatcher:
         if self._observer is not None:
             self._observer(SentEvent(entry=entry, result=result))
         return 1
+
+    def _verify_unconfirmed(self) -> int:
+        """Look for the sends that failed without a clear answer; return how many were delivered after all."""
+        delivered = 0
+        now = self._clock.now()
+        for entry_id, (entry, verify_at) in list(self._unconfirmed.items()):
+            if verify_at > now:
+                continue
+            bot = self._bots[Platform(entry.platform)]
+            try:
+                found = bot.find_sent(to_action(entry))
+            except DeliveryUnknown as exc:
+                del self._unconfirmed[entry_id]
+                with self._db.begin() as conn:
+                    if still_sending(conn, entry_id):
+                        mark_failed(
+                            conn,
+                            entry,
+                            f"a send failed without an answer and {exc}; check the conversation",
+                            now,
+                        )
+                        audit(
+                            conn,
+                            now,
+                            "tactful",
+                            "outbox.unknown",
+                            "outbox",
+                            str(entry_id),
+                            error=str(exc)[:500],
+                        )
+                continue
+            except PlatformError:
+                self._unconfirmed[entry_id] = (entry, now + backoff_delay(1, rng=self._rng))
+                continue
+            del self._unconfirmed[entry_id]
+            with self._db.begin() as conn:
+                if not still_sending(conn, entry_id):
+                    continue  # a recovery settled it meanwhile
+                if found is not None:
+                    _record_sent(conn, entry, found, now)
+                    delivered += 1
+                elif entry.attempts >= self._max_attempts:
+                    mark_failed(conn, entry, f"gave up after {entry.attempts} attempts", now)
+                else:
+                    delay = backoff_delay(entry.attempts, rng=self._rng)
+                    reschedule(conn, entry_id, now + delay, "looked for after a failed send: not delivered")
+            if found is not None and self._observer is not None:
+                self._observer(SentEvent(entry=entry, result=found))
+        return delivered
 
     def _record_unrecorded(self) -> None:
         """Record deliveries the database missed (still "sending": recovery may have settled them)."""

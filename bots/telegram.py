@@ -129,6 +129,8 @@ class TelegramBot(Bot):
     `DeliveryUnknown` for messages: the Bot API cannot list what a bot sent.
     """
 
+    finds_sent = False  # the Bot API cannot list what a bot sent
+
     platform = Platform.TELEGRAM
 
     def __init__(

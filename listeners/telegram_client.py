@@ -37,6 +37,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
@@ -390,7 +391,7 @@ class TelegramClient:
         except TimeoutError:
             future.cancel()
             error: PlatformError = TransientPlatformError(
-                f"Telegram {operation} did not finish within {deadline:g}s"
+                f"Telegram {operation} did not finish within {deadline:g}s", maybe_delivered=True
             )
             cause: BaseException | None = None
         except TelegramError as exc:
@@ -424,7 +425,8 @@ def translate_error(
     if isinstance(exc, BadRequest | Conflict | EndPointNotFound):
         return PermanentPlatformError(message)
     if isinstance(exc, NetworkError):  # includes TimedOut and 5xx answers
-        return TransientPlatformError(message)
+        # Timed out waiting for the answer: the request may have been carried out.
+        return TransientPlatformError(message, maybe_delivered=isinstance(exc, TimedOut))
     # A bare TelegramError is an unreadable server answer (e.g. a body that is not JSON).
     return TransientPlatformError(message)
 

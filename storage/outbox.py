@@ -117,6 +117,26 @@ def mark_sent(conn: Connection, entry_id: int, platform_ref: str, kind_used: str
     record_response(conn, entry_id, now)
 
 
+def mark_unconfirmed(conn: Connection, entry_id: int, now: datetime, error: str) -> None:
+    """Keep a failed send in "sending": it may have been delivered, so it is looked for before any resend.
+
+    Like an item a crash left in "sending", recovery (this process's, or another's once the item
+    is stale) settles it with the bot's `find_sent`.
+    """
+    o = t.outbox
+    conn.execute(
+        update(o)
+        .where(and_(o.c.id == entry_id, o.c.status == "sending"))
+        .values(next_attempt_at=now, last_error=error[:2000])
+    )
+
+
+def still_sending(conn: Connection, entry_id: int) -> bool:
+    """Whether an item is still in "sending" (not settled by a recovery meanwhile)."""
+    status = conn.execute(select(t.outbox.c.status).where(t.outbox.c.id == entry_id)).scalar_one_or_none()
+    return status == "sending"
+
+
 def reschedule(conn: Connection, entry_id: int, at: datetime, error: str, count_attempt: bool = True) -> None:
     """Put an item back to pending for a later attempt (a rate limit does not count as an attempt)."""
     o = t.outbox

@@ -22,7 +22,15 @@ class RateLimited(PlatformError):
 
 
 class TransientPlatformError(PlatformError):
-    """A 5xx, timeout or connection failure: retry later with backoff."""
+    """A 5xx, timeout or connection failure: retry later with backoff.
+
+    `maybe_delivered` says the request may have taken effect although no answer came back
+    (a timeout after it was sent): the outbox then looks for the delivery before a resend.
+    """
+
+    def __init__(self, message: str, *, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
 
 
 class AuthenticationFailed(PlatformError):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select
 
-from bots.base import SendKind
+from bots.base import OutboundAction, SendKind, SendResult
 from bots.outbox import OutboxDispatcher, backoff_delay, to_action
 from bots.x import XBot
 from simulator.x import XSimulator
@@ -17,6 +17,7 @@ from storage.ingest import store_fetch
 from storage.outbox import OutboxEntry, due_entries
 from tactful.clock import FrozenClock
 from tactful.domain import Platform
+from tactful.errors import DeliveryUnknown, TransientPlatformError
 from tests.factories import make_message
 from tests.x_helpers import BRAND_ID, BRAND_USERNAME, START, client_for
 
@@ -113,12 +114,33 @@ def test_server_errors_back_off_then_succeed(sqlite_db: Engine, sim: XSimulator,
     d = dispatcher(sqlite_db, sim, clock)
     assert d.dispatch_due() == 0
     row = outbox_row(sqlite_db, item_id)
-    assert row["status"] == "pending"
+    assert row["status"] == "sending"  # X may have posted it anyway: looked for before any resend
     assert row["attempts"] == 1
     assert "503" in str(row["last_error"]) or "Service" in str(row["last_error"])
-    assert d.dispatch_due() == 0  # not due yet: backoff
+    assert d.dispatch_due() == 0  # not looked for yet
+    clock.advance(timedelta(seconds=5))
+    assert d.dispatch_due() == 0  # looked for and not found: back to pending, after a backoff
+    assert outbox_row(sqlite_db, item_id)["status"] == "pending"
     clock.advance(timedelta(seconds=5))
     assert d.dispatch_due() == 1
+    assert len(sim.brand_replies()) == 1
+
+
+def test_a_reply_posted_although_no_answer_came_back_is_not_sent_again(
+    sqlite_db: Engine, sim: XSimulator, clock: FrozenClock
+) -> None:
+    item_id, tweet_id = enqueue(sqlite_db, sim, clock)
+    sim.set_drop_rate(1.0, after_effect=True, methods=["POST"], paths=["^/2/tweets$"], limit=1)
+    d = dispatcher(sqlite_db, sim, clock)
+    assert d.dispatch_due() == 0
+    assert [r.in_reply_to_tweet_id for r in sim.brand_replies()] == [tweet_id]  # posted, answer lost
+    clock.advance(timedelta(seconds=5))
+    assert d.dispatch_due() == 1  # found on the timeline and recorded
+    row = outbox_row(sqlite_db, item_id)
+    assert row["status"] == "sent"
+    assert row["platform_ref"] == sim.brand_replies()[0].tweet_id
+    clock.advance(timedelta(minutes=10))
+    assert d.dispatch_due() == 0
     assert len(sim.brand_replies()) == 1
 
 
@@ -144,7 +166,7 @@ def test_gives_up_after_max_attempts_into_the_review_queue(
     item_id, _ = enqueue(sqlite_db, sim, clock)
     sim.fail_next("POST", "/2/tweets", 500, count=10)
     d = dispatcher(sqlite_db, sim, clock)
-    for _ in range(5):
+    for _ in range(7):  # each failed attempt is looked for on X before the next one
         d.dispatch_due()
         clock.advance(timedelta(minutes=15))
     row = outbox_row(sqlite_db, item_id)
@@ -229,3 +251,41 @@ def test_backoff_is_capped_and_jittered() -> None:
 def _entry(db: Engine, item_id: int) -> OutboxEntry:
     with db.connect() as conn:
         return next(e for e in due_entries(conn, START + timedelta(days=1), 100, set()) if e.id == item_id)
+
+
+class _TimingOutBot(XBot):
+    """An X bot whose platform cannot list sends, and whose every send times out."""
+
+    finds_sent = False
+
+    def send(self, action: OutboundAction) -> SendResult:
+        raise TransientPlatformError("sendMessage timed out", maybe_delivered=True)
+
+    def find_sent(self, action: OutboundAction) -> SendResult | None:
+        raise DeliveryUnknown("this platform cannot list sent messages")
+
+
+def test_a_timed_out_send_that_cannot_be_looked_for_goes_to_a_person_not_out_again(
+    sqlite_db: Engine, sim: XSimulator, clock: FrozenClock
+) -> None:
+    item_id, _ = enqueue(sqlite_db, sim, clock)
+    bot = _TimingOutBot(client_for(sim), BRAND_ID)
+    d = OutboxDispatcher(sqlite_db, {Platform.X: bot}, clock, sends_per_minute=lambda: 30, max_attempts=3)
+    assert d.dispatch_due() == 0
+    clock.advance(timedelta(seconds=5))
+    assert d.dispatch_due() == 0
+    row = outbox_row(sqlite_db, item_id)
+    assert row["status"] == "failed"
+    assert row["attempts"] == 1, "sent once, never again"
+    assert "check the conversation" in str(row["last_error"])
+
+
+def test_only_timeouts_say_a_telegram_request_may_have_been_carried_out() -> None:
+    from telegram.error import NetworkError, TimedOut
+
+    from listeners.telegram_client import translate_error
+
+    timed_out = translate_error(TimedOut(), "sendMessage")
+    bad_gateway = translate_error(NetworkError("Bad Gateway"), "sendMessage")
+    assert isinstance(timed_out, TransientPlatformError) and timed_out.maybe_delivered
+    assert isinstance(bad_gateway, TransientPlatformError) and not bad_gateway.maybe_delivered
