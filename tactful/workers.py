@@ -67,6 +67,7 @@ class WorkerSpec:
     stop: Any  # shared c_bool: set when the pool stops
     policy: PolicyFiles | None = None  # the service's policy in force when the worker started
     holder: str = ""  # the lease holder name of this worker slot (default: a new one)
+    parent_pid: int = 0  # the process that started the worker (default: whoever its parent is now)
 
 
 def _die_with_parent() -> None:
@@ -79,7 +80,9 @@ def _die_with_parent() -> None:
 def run_worker(spec: WorkerSpec) -> None:
     """Body of a worker process: drain its partition until told to stop or orphaned."""
     _die_with_parent()
-    parent = os.getppid()
+    parent = spec.parent_pid or os.getppid()
+    if os.getppid() != parent:
+        return  # the service died before the parent-death signal was set: nobody to work for
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from storage.db import make_engine
@@ -221,6 +224,7 @@ class ProcessingWorkers:
             stop=self._stop,
             policy=self._policy() if self._policy is not None else None,
             holder=self.holder(index),
+            parent_pid=os.getpid(),
         )
         process = self._context.Process(
             target=run_worker, args=(spec,), name=f"tactful-worker-{index}", daemon=True

@@ -133,6 +133,35 @@ def test_workers_stop_between_batches_while_catching_up_a_backlog(
     db.dispose()
 
 
+def test_a_worker_whose_service_died_before_it_started_exits_at_once(sqlite_url: str) -> None:
+    """Started just before its service was killed, a worker is already an orphan: it must not run on."""
+    import ctypes
+    import multiprocessing
+
+    from tactful.workers import WorkerSpec, run_worker
+
+    context = multiprocessing.get_context("spawn")
+    spec = WorkerSpec(
+        settings=Settings(storage=StorageSettings(url=sqlite_url)),
+        index=0,
+        count=1,
+        log_level=30,
+        ready=context.RawValue(ctypes.c_bool, False),
+        running=context.RawValue(ctypes.c_bool, True),
+        stop=context.RawValue(ctypes.c_bool, False),
+        parent_pid=1,  # not this process: as if the service that started it were gone
+    )
+    process = context.Process(target=run_worker, args=(spec,), daemon=True)
+    process.start()
+    process.join(60)
+    alive = process.is_alive()
+    if alive:
+        process.kill()
+    assert not alive, "the orphaned worker kept running"
+    assert process.exitcode == 0
+    assert not spec.ready.value, "it loaded nothing and never reported ready"
+
+
 ORPHAN_PARENT = """
 import sys, time
 from tactful.settings import ProcessingSettings, Settings, StorageSettings
