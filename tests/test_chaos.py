@@ -18,28 +18,32 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import Engine, func, select
 
-from policies.loader import default_policy_path
 from simulator.facebook import FacebookSimulator, RateLimitRule, RateLimitScope
-from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.telegram import TelegramSimulator
 from simulator.x import DEFAULT_RATE_LIMITS, XSimulator
 from simulator.x import RateLimitRule as XRule
 from storage import tables as t
 from storage.db import make_engine
+from tests import three_platforms
 from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for
-from tests.test_crash_restart_all_platforms import free_port
+from tests.three_platforms import (
+    PAGE_ID,
+    Sims,
+    customer_messages,
+    free_port,
+    our_accounts,
+    stop,
+    write_config,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-PAGE_ID = "5000"
 BOT_TOKEN = "4343:AAH-chaos_test-token"
 SECRETS = {
     **SECRET_ENV,
@@ -48,7 +52,7 @@ SECRETS = {
     "TACTFUL_FACEBOOK__VERIFY_TOKEN": "chaos-verify-token",
     "TACTFUL_TELEGRAM__BOT_TOKEN": BOT_TOKEN,
 }
-OUR_ACCOUNTS = ("1000", PAGE_ID, BOT_TOKEN.split(":")[0])
+OUR_ACCOUNTS = our_accounts(BOT_TOKEN)
 # Telegram lets a bot write 20 messages a minute into one group: many groups keep replies flowing.
 GROUPS = [-1002000000000 - n for n in range(100)]
 MIX = {"x": 1800, "comments": 1000, "messenger": 500, "group": 1300, "private": 400}
@@ -58,51 +62,19 @@ MALFORMED = 5  # unusable payloads per platform, mixed into the burst
 FAULT_SECONDS = 90.0  # how long faults and kills go on at most (they stop once nearly everything is done)
 
 
-@dataclass
-class Sims:
-    x: XSimulator
-    fb: FacebookSimulator
-    tg: TelegramSimulator
-    posts: list[str] = field(default_factory=list)
-    rng: random.Random = field(default_factory=lambda: random.Random(11))
-    users: int = 0
-
-    def text(self) -> str:
-        template = self.rng.choice(COMPLAINTS + QUESTIONS)
-        return template.format(p=self.rng.choice(PRODUCTS), n=self.rng.randint(10000, 99999))
-
-    def new_user(self) -> int:
-        self.users += 1
-        return 20000 + self.users
+class Chaos(Sims):
+    """The three simulators, with this test's bursts, malformed payloads and fault switches."""
 
     def post_x(self, count: int) -> set[str]:
-        made = set()
-        for _ in range(count):
-            uid = self.new_user()
-            self.x.add_user(str(uid), f"customer{uid}", f"Customer {uid}")
-            made.add(self.x.post(str(uid), f"@acme {self.text()}"))
-        return made
+        return {self.mention() for _ in range(count)}
 
     def burst(self, mix: dict[str, int]) -> dict[str, set[str]]:
         """Post `mix` on every platform; return the external ids tactful should store, per platform."""
         made: dict[str, set[str]] = {"x": self.post_x(mix["x"]), "facebook": set(), "telegram": set()}
-        for n in range(mix["comments"]):
-            uid = self.new_user()
-            self.fb.add_user(str(uid), f"Commenter {uid}")
-            made["facebook"].add(self.fb.comment(self.posts[n % len(self.posts)], str(uid), self.text()))
-        for _ in range(mix["messenger"]):
-            uid = self.new_user()
-            self.fb.add_user(str(uid), f"Messenger {uid}")
-            made["facebook"].add(self.fb.message_page(str(uid), self.text()))
-        for n in range(mix["group"]):
-            uid = self.new_user()
-            chat = GROUPS[n % len(GROUPS)]
-            self.tg.add_user(uid, f"Member{uid}", f"member{uid}")
-            made["telegram"].add(f"{chat}:{self.tg.user_says(chat, uid, self.text())}")
-        for _ in range(mix["private"]):
-            uid = self.new_user()
-            self.tg.add_user(uid, f"Private{uid}", f"private{uid}")
-            made["telegram"].add(f"{uid}:{self.tg.user_says(uid, uid, self.text())}")
+        made["facebook"] = {self.comment(n) for n in range(mix["comments"])}
+        made["facebook"] |= {self.messenger() for _ in range(mix["messenger"])}
+        made["telegram"] = {self.group_message(GROUPS[n % len(GROUPS)]) for n in range(mix["group"])}
+        made["telegram"] |= {self.private_chat() for _ in range(mix["private"])}
         return made
 
     def malformed(self, count: int) -> None:
@@ -136,7 +108,7 @@ class Sims:
 
 
 @pytest.fixture
-def sims() -> Iterator[Sims]:
+def sims() -> Iterator[Chaos]:
     roomy = tuple(
         XRule(r.path_prefix, r.limit * 1000, r.window_seconds, r.method) for r in DEFAULT_RATE_LIMITS
     )
@@ -153,93 +125,22 @@ def sims() -> Iterator[Sims]:
         sim.start()
     for n, chat in enumerate(GROUPS):
         tg.add_group(chat, f"Acme customers {n}")
-    made = Sims(x, fb, tg)
+    made = Chaos(x, fb, tg, rng=random.Random(11), first_user=20000)
     made.posts = [fb.add_post(f"Post number {n}") for n in range(10)]
     yield made
-    for sim in (x, fb, tg):
-        sim.stop()
-
-
-def write_config(tmp_path: Path, sims: Sims, db_url: str, port: int) -> Path:
-    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
-    policy["safety"]["global_sends_per_minute"] = 100000
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
-    config = tmp_path / "tactful.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "{db_url}"
-
-[policy]
-path = "{policy_file}"
-reload_seconds = 0
-
-[web]
-host = "127.0.0.1"
-port = {port}
-dashboard = false
-
-[processing]
-batch_size = 200
-interval_seconds = 0.2
-send_interval_seconds = 0.2
-workers = 3
-claim_lease_seconds = 5
-
-[stats]
-badge_alerts = false
-
-[x]
-enabled = true
-user_id = "1000"
-username = "acme"
-search_query = "acme -from:acme -is:retweet"
-api_base_url = "{sims.x.base_url}"
-poll_seconds = 0.3
-timeout_seconds = 5
-
-[facebook]
-enabled = true
-page_id = "{PAGE_ID}"
-page_name = "Acme"
-graph_url = "{sims.fb.base_url}"
-poll_seconds = 1
-timeout_seconds = 5
-
-[telegram]
-enabled = true
-bot_username = "acme_support_bot"
-api_base_url = "{sims.tg.base_url}/bot"
-poll_timeout_seconds = 1
-timeout_seconds = 5
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
-def customer_messages() -> Any:
-    return (
-        select(t.messages.c.platform, t.messages.c.external_id, t.messages.c.status)
-        .join(t.authors, t.authors.c.id == t.messages.c.author_id)
-        .where(t.authors.c.external_id.not_in(OUR_ACCOUNTS))
-    )
+    made.stop()
 
 
 def stored_ids(db: Engine) -> dict[str, list[str]]:
-    with db.connect() as conn:
-        rows = conn.execute(customer_messages()).all()
-    found: dict[str, list[str]] = {"x": [], "facebook": [], "telegram": []}
-    for platform, external_id, _status in rows:
-        found[platform].append(external_id)
-    return found
+    return three_platforms.stored_ids(db, OUR_ACCOUNTS)
 
 
 def backlog(db: Engine) -> tuple[int, int, int]:
     """(customer messages stored, messages not yet processed, outbox items pending or sending)."""
     with db.connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(customer_messages().subquery())).scalar_one()
+        stored = conn.execute(
+            select(func.count()).select_from(customer_messages(OUR_ACCOUNTS).subquery())
+        ).scalar_one()
         unprocessed = conn.execute(
             select(func.count()).select_from(t.messages).where(t.messages.c.status.in_(("new", "claimed")))
         ).scalar_one()
@@ -304,16 +205,7 @@ class Killer(threading.Thread):
                 self.kills += 1
 
 
-def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
-    try:
-        process.send_signal(sig)
-        return process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-
-
-def deliveries(sims: Sims) -> dict[tuple[str, str], Counter[str]]:
+def deliveries(sims: Chaos) -> dict[tuple[str, str], Counter[str]]:
     """What each simulator received, counted per target (the in-reply-to message or the recipient)."""
     return {
         ("x", "public_reply"): Counter(str(r.in_reply_to_tweet_id) for r in sims.x.brand_replies()),
@@ -340,11 +232,19 @@ def delivery_key(row: Any) -> tuple[tuple[str, str], str]:
 
 
 def test_chaos_run_loses_nothing_and_sends_nothing_twice(
-    tmp_path: Path, sims: Sims, postgres_schema_url: str
+    tmp_path: Path, sims: Chaos, postgres_schema_url: str
 ) -> None:
     started = time.monotonic()
     port = free_port()
-    config = write_config(tmp_path, sims, postgres_schema_url, port)
+    config = write_config(
+        tmp_path,
+        sims,
+        port,
+        db_url=postgres_schema_url,
+        processing="batch_size = 200\nworkers = 3\nclaim_lease_seconds = 5",
+        extra="\n[stats]\nbadge_alerts = false\n",
+        reload_seconds=0,
+    )
     log = tmp_path / "service.log"
     db = make_engine(postgres_schema_url)
     expected: dict[str, set[str]] = {"x": set(), "facebook": set(), "telegram": set()}

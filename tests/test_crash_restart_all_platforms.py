@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-import random
 import signal
-import socket
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import Engine, func, select
 
-from policies.loader import default_policy_path
 from simulator.facebook import FacebookSimulator
-from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.telegram import TelegramSimulator
 from simulator.x import XSimulator
 from storage import tables as t
 from storage.db import make_engine
+from tests import three_platforms
 from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for
+from tests.three_platforms import (
+    BRAND_X_ID,
+    PAGE_ID,
+    Sims,
+    customer_messages,
+    free_port,
+    our_accounts,
+    stop,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
-PAGE_ID = "5000"
 BOT_TOKEN = "4242:AAH-crash_test-token"
 SECRETS = {
     **SECRET_ENV,
@@ -37,61 +39,26 @@ SECRETS = {
     "TACTFUL_TELEGRAM__BOT_TOKEN": BOT_TOKEN,
 }
 GROUPS = [-1001000000001, -1001000000002, -1001000000003, -1001000000004]
+OUR_ACCOUNTS = our_accounts(BOT_TOKEN)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Sims:
-    x: XSimulator
-    fb: FacebookSimulator
-    tg: TelegramSimulator
-    posts: list[str] = field(default_factory=list)
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
-    users: int = 0
-
-    def text(self) -> str:
-        template = self.rng.choice(COMPLAINTS + QUESTIONS)
-        return template.format(p=self.rng.choice(PRODUCTS), n=self.rng.randint(10000, 99999))
-
-    def new_user(self) -> int:
-        self.users += 1
-        return 7000 + self.users
+class Burst(Sims):
+    """The three simulators, with this test's bursts of customers."""
 
     def burst(self, x: int, comments: int, messenger: int, private: int, group: int) -> dict[str, set[str]]:
         """Post a burst on every platform; return the external ids tactful should store, per platform."""
         made: dict[str, set[str]] = {"x": set(), "facebook": set(), "telegram": set()}
-        for _ in range(x):
-            uid = self.new_user()
-            self.x.add_user(str(uid), f"customer{uid}", f"Customer {uid}")
-            made["x"].add(self.x.post(str(uid), f"@acme {self.text()}"))
-        for n in range(comments):
-            uid = self.new_user()
-            self.fb.add_user(str(uid), f"Commenter {uid}")
-            made["facebook"].add(self.fb.comment(self.posts[n % len(self.posts)], str(uid), self.text()))
-        for _ in range(messenger):
-            uid = self.new_user()
-            self.fb.add_user(str(uid), f"Messenger {uid}")
-            made["facebook"].add(self.fb.message_page(str(uid), self.text()))
-        for _ in range(private):
-            uid = self.new_user()
-            self.tg.add_user(uid, f"Private{uid}", f"private{uid}")
-            made["telegram"].add(f"{uid}:{self.tg.user_says(uid, uid, self.text())}")
-        for n in range(group):
-            uid = self.new_user()
-            chat = GROUPS[n % len(GROUPS)]
-            self.tg.add_user(uid, f"Member{uid}", f"member{uid}")
-            made["telegram"].add(f"{chat}:{self.tg.user_says(chat, uid, self.text())}")
+        made["x"] = {self.mention() for _ in range(x)}
+        made["facebook"] = {self.comment(n) for n in range(comments)}
+        made["facebook"] |= {self.messenger() for _ in range(messenger)}
+        made["telegram"] = {self.private_chat() for _ in range(private)}
+        made["telegram"] |= {self.group_message(GROUPS[n % len(GROUPS)]) for n in range(group)}
         return made
 
 
 @pytest.fixture
-def sims() -> Iterator[Sims]:
-    x = XSimulator("1000", "acme")
+def sims() -> Iterator[Burst]:
+    x = XSimulator(BRAND_X_ID, "acme")
     fb = FacebookSimulator(
         PAGE_ID,
         SECRETS["TACTFUL_FACEBOOK__PAGE_TOKEN"],
@@ -105,92 +72,21 @@ def sims() -> Iterator[Sims]:
         sim.set_latency(0.005)
     for n, chat in enumerate(GROUPS):
         tg.add_group(chat, f"Acme customers {n}")
-    both = Sims(x, fb, tg)
-    both.posts = [fb.add_post("Our spring sale starts today!"), fb.add_post("Meet the new K3 blender")]
-    yield both
-    for sim in (x, fb, tg):
-        sim.stop()
-
-
-def write_config(tmp_path: Path, sims: Sims, port: int) -> Path:
-    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
-    policy["safety"]["global_sends_per_minute"] = 100000
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
-    config = tmp_path / "tactful.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "sqlite:///{tmp_path / "tactful.db"}"
-
-[policy]
-path = "{policy_file}"
-
-[web]
-host = "127.0.0.1"
-port = {port}
-dashboard = false
-
-[processing]
-batch_size = 50
-interval_seconds = 0.2
-send_interval_seconds = 0.2
-workers = 2
-claim_lease_seconds = 5
-
-[x]
-enabled = true
-user_id = "1000"
-username = "acme"
-search_query = "acme -from:acme -is:retweet"
-api_base_url = "{sims.x.base_url}"
-poll_seconds = 0.3
-timeout_seconds = 5
-
-[facebook]
-enabled = true
-page_id = "{PAGE_ID}"
-page_name = "Acme"
-graph_url = "{sims.fb.base_url}"
-poll_seconds = 1
-timeout_seconds = 5
-
-[telegram]
-enabled = true
-bot_username = "acme_support_bot"
-api_base_url = "{sims.tg.base_url}/bot"
-poll_timeout_seconds = 1
-timeout_seconds = 5
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
-OUR_ACCOUNTS = ("1000", PAGE_ID, BOT_TOKEN.split(":")[0])
-
-
-def customer_messages() -> Any:
-    """Customers' messages: the page's own replies are stored too (as thread context, never acted on)."""
-    return (
-        select(t.messages.c.platform, t.messages.c.external_id, t.messages.c.status)
-        .join(t.authors, t.authors.c.id == t.messages.c.author_id)
-        .where(t.authors.c.external_id.not_in(OUR_ACCOUNTS))
-    )
+    made = Burst(x, fb, tg)
+    made.posts = [fb.add_post("Our spring sale starts today!"), fb.add_post("Meet the new K3 blender")]
+    yield made
+    made.stop()
 
 
 def stored_ids(db: Engine) -> dict[str, list[str]]:
-    with db.connect() as conn:
-        rows = conn.execute(customer_messages()).all()
-    found: dict[str, list[str]] = {"x": [], "facebook": [], "telegram": []}
-    for platform, external_id, _status in rows:
-        found[platform].append(external_id)
-    return found
+    return three_platforms.stored_ids(db, OUR_ACCOUNTS)
 
 
 def settled(db: Engine, expected: int) -> bool:
     with db.connect() as conn:
-        messages = conn.execute(select(func.count()).select_from(customer_messages().subquery())).scalar_one()
+        messages = conn.execute(
+            select(func.count()).select_from(customer_messages(OUR_ACCOUNTS).subquery())
+        ).scalar_one()
         unprocessed = conn.execute(
             select(func.count()).select_from(t.messages).where(t.messages.c.status == "new")
         ).scalar_one()
@@ -200,7 +96,7 @@ def settled(db: Engine, expected: int) -> bool:
     return bool(messages == expected and unprocessed == 0 and open_sends == 0)
 
 
-def delivered(sims: Sims) -> int:
+def delivered(sims: Burst) -> int:
     return (
         len(sims.x.brand_replies())
         + len(sims.fb.page_comment_replies())
@@ -210,16 +106,7 @@ def delivered(sims: Sims) -> int:
     )
 
 
-def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
-    try:
-        process.send_signal(sig)
-        return process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-
-
-def test_three_platforms_survive_sigkill_mid_burst(tmp_path: Path, sims: Sims) -> None:
+def test_three_platforms_survive_sigkill_mid_burst(tmp_path: Path, sims: Burst) -> None:
     port = free_port()
     sims.fb.auto_webhook_url = f"http://127.0.0.1:{port}/webhooks/facebook"
     config = write_config(tmp_path, sims, port)

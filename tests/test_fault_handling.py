@@ -34,8 +34,8 @@ from tactful.errors import AuthenticationFailed, PermanentPlatformError, Transie
 from tactful.platforms import READ_RETRIES
 from tactful.polling import PollCoordinator
 from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for
-from tests.test_crash_restart_all_platforms import free_port
 from tests.test_outbox import enqueue, outbox_row
+from tests.three_platforms import free_port
 from tests.x_helpers import BRAND_ID, BRAND_USERNAME, START, client_for
 
 PAGE_TOKEN = "fault-page-token"

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import random
 import signal
-import socket
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
 from moderation.classifier import Moderator
-from policies.loader import default_policy_path
 from simulator.facebook import FacebookSimulator
-from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.telegram import TelegramSimulator
 from simulator.x import XSimulator
 from storage import tables as t
@@ -33,8 +28,8 @@ from tactful.processing import Processor
 from tactful.settings import ProcessingSettings
 from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for
 from tests.factories import make_message
+from tests.three_platforms import BRAND_X_ID, PAGE_ID, Sims, free_port, our_accounts, write_config
 
-PAGE_ID = "5000"
 BOT_TOKEN = "4242:AAH-shadow_test-token"
 SECRETS = {
     **SECRET_ENV,
@@ -44,7 +39,7 @@ SECRETS = {
     "TACTFUL_TELEGRAM__BOT_TOKEN": BOT_TOKEN,
 }
 GROUP = -1001000000009
-OUR_ACCOUNTS = ("1000", PAGE_ID, BOT_TOKEN.split(":")[0])
+OUR_ACCOUNTS = our_accounts(BOT_TOKEN)
 TROLL = "you are all idiots and clowns, go cry somewhere else lol"
 #: Telegram Bot API methods that only read (or set up how tactful reads); everything else acts.
 TELEGRAM_READS = {"getme", "getupdates", "deletewebhook", "getwebhookinfo"}
@@ -83,57 +78,27 @@ def test_only_the_channels_in_shadow_keep_their_sends_unsent(sqlite_db: Engine, 
     assert due == ["2"], "the sender never sees a shadow row"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Sims:
-    x: XSimulator
-    fb: FacebookSimulator
-    tg: TelegramSimulator
-    posts: list[str]
-    rng: random.Random
-    users: int = 0
-
-    def text(self) -> str:
-        template = self.rng.choice(COMPLAINTS + QUESTIONS)
-        return template.format(p=self.rng.choice(PRODUCTS), n=self.rng.randint(10000, 99999))
-
-    def user(self) -> int:
-        self.users += 1
-        return 7000 + self.users
+class Customers(Sims):
+    """The three simulators, with customers and trolls for this test."""
 
     def burst(self, x: int, comments: int, messenger: int, private: int, group: int, trolls: int) -> int:
         """Post customers' messages on every platform (trolls on X and in the group); return how many."""
         for n in range(x + trolls):
-            uid = self.user()
-            self.x.add_user(str(uid), f"customer{uid}", f"Customer {uid}")
-            self.x.post(str(uid), f"@acme {TROLL if n < trolls else self.text()}")
+            self.mention(TROLL if n < trolls else None)
         for n in range(comments):
-            uid = self.user()
-            self.fb.add_user(str(uid), f"Commenter {uid}")
-            self.fb.comment(self.posts[n % len(self.posts)], str(uid), self.text())
+            self.comment(n)
         for _ in range(messenger):
-            uid = self.user()
-            self.fb.add_user(str(uid), f"Messenger {uid}")
-            self.fb.message_page(str(uid), self.text())
+            self.messenger()
         for _ in range(private):
-            uid = self.user()
-            self.tg.add_user(uid, f"Private{uid}", f"private{uid}")
-            self.tg.user_says(uid, uid, self.text())
+            self.private_chat()
         for n in range(group + trolls):
-            uid = self.user()
-            self.tg.add_user(uid, f"Member{uid}", f"member{uid}")
-            self.tg.user_says(GROUP, uid, TROLL if n < trolls else self.text())
+            self.group_message(GROUP, TROLL if n < trolls else None)
         return x + comments + messenger + private + group + 2 * trolls
 
 
 @pytest.fixture
-def sims() -> Iterator[Sims]:
-    x = XSimulator("1000", "acme")
+def sims() -> Iterator[Customers]:
+    x = XSimulator(BRAND_X_ID, "acme")
     fb = FacebookSimulator(
         PAGE_ID,
         SECRETS["TACTFUL_FACEBOOK__PAGE_TOKEN"],
@@ -145,67 +110,15 @@ def sims() -> Iterator[Sims]:
         sim.start()
     tg.add_group(GROUP, "Acme customers")
     posts = [fb.add_post("Our spring sale starts today!"), fb.add_post("Meet the new K3 blender")]
-    yield Sims(x, fb, tg, posts, random.Random(11))
-    for sim in (x, fb, tg):
-        sim.stop()
+    made = Customers(x, fb, tg, posts, random.Random(11))
+    yield made
+    made.stop()
 
 
-def write_config(tmp_path: Path, sims: Sims, port: int) -> Path:
-    """All three platforms in shadow, with a policy that also hides confident trolls."""
-    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
-    policy["safety"]["global_sends_per_minute"] = 100000
+def hide_confident_trolls(policy: dict[str, Any]) -> None:
+    """The default policy ignores trolls; this one also hides them, so shadow mode has hides to keep."""
     troll = next(rule for rule in policy["rules"] if rule["id"] == "troll")
     troll["then"].insert(0, {"hide": "troll: hidden"})
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
-    config = tmp_path / "tactful.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "sqlite:///{tmp_path / "tactful.db"}"
-
-[policy]
-path = "{policy_file}"
-
-[web]
-host = "127.0.0.1"
-port = {port}
-dashboard = false
-
-[processing]
-batch_size = 50
-interval_seconds = 0.2
-send_interval_seconds = 0.2
-workers = 2
-shadow = ["x", "facebook", "telegram"]
-
-[x]
-enabled = true
-user_id = "1000"
-username = "acme"
-search_query = "acme -from:acme -is:retweet"
-api_base_url = "{sims.x.base_url}"
-poll_seconds = 0.3
-timeout_seconds = 5
-
-[facebook]
-enabled = true
-page_id = "{PAGE_ID}"
-page_name = "Acme"
-graph_url = "{sims.fb.base_url}"
-poll_seconds = 1
-timeout_seconds = 5
-
-[telegram]
-enabled = true
-bot_username = "acme_support_bot"
-api_base_url = "{sims.tg.base_url}/bot"
-poll_timeout_seconds = 1
-timeout_seconds = 5
-""",
-        encoding="utf-8",
-    )
-    return config
 
 
 def customers() -> Any:
@@ -224,10 +137,16 @@ def processed_customers(db: Engine) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-def test_shadow_mode_records_every_decision_and_sends_nothing(tmp_path: Path, sims: Sims) -> None:
+def test_shadow_mode_records_every_decision_and_sends_nothing(tmp_path: Path, sims: Customers) -> None:
     port = free_port()
     sims.fb.auto_webhook_url = f"http://127.0.0.1:{port}/webhooks/facebook"
-    config = write_config(tmp_path, sims, port)
+    config = write_config(
+        tmp_path,
+        sims,
+        port,
+        processing='batch_size = 50\nworkers = 2\nshadow = ["x", "facebook", "telegram"]',
+        edit_policy=hide_confident_trolls,
+    )
     db = make_engine(f"sqlite:///{tmp_path / 'tactful.db'}")
     expected = sims.burst(x=1, comments=0, messenger=0, private=0, group=0, trolls=0)
     process = start_service(config, tmp_path / "service.log", SECRETS)

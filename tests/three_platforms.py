@@ -1,0 +1,192 @@
+"""Helpers for tests that run real `tactful run` processes against the X, Facebook and Telegram simulators."""
+
+from __future__ import annotations
+
+import random
+import signal
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, select
+
+from policies.loader import default_policy_path
+from simulator.facebook import FacebookSimulator
+from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
+from simulator.telegram import TelegramSimulator
+from simulator.x import XSimulator
+from storage import tables as t
+
+PAGE_ID = "5000"
+BRAND_X_ID = "1000"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
+    """Send `sig` and wait for the exit code (killing the process if it does not exit)."""
+    try:
+        process.send_signal(sig)
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def our_accounts(bot_token: str) -> tuple[str, ...]:
+    """External ids of the brand's accounts on the three simulators."""
+    return (BRAND_X_ID, PAGE_ID, bot_token.split(":")[0])
+
+
+@dataclass
+class Sims:
+    """The three simulators and a supply of customers posting generated complaints and questions."""
+
+    x: XSimulator
+    fb: FacebookSimulator
+    tg: TelegramSimulator
+    posts: list[str] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    first_user: int = 7000
+    users: int = 0
+
+    def text(self) -> str:
+        """A generated customer message."""
+        template = self.rng.choice(COMPLAINTS + QUESTIONS)
+        return template.format(p=self.rng.choice(PRODUCTS), n=self.rng.randint(10000, 99999))
+
+    def new_user(self) -> int:
+        """A fresh customer id."""
+        self.users += 1
+        return self.first_user + self.users
+
+    def mention(self, text: str | None = None) -> str:
+        """A new customer mentions the brand on X; return the tweet id."""
+        uid = self.new_user()
+        self.x.add_user(str(uid), f"customer{uid}", f"Customer {uid}")
+        return self.x.post(str(uid), f"@acme {text or self.text()}")
+
+    def comment(self, n: int) -> str:
+        """A new customer comments on the page's post number `n` (round robin); return the comment id."""
+        uid = self.new_user()
+        self.fb.add_user(str(uid), f"Commenter {uid}")
+        return self.fb.comment(self.posts[n % len(self.posts)], str(uid), self.text())
+
+    def messenger(self) -> str:
+        """A new customer writes to the page on Messenger; return the message id."""
+        uid = self.new_user()
+        self.fb.add_user(str(uid), f"Messenger {uid}")
+        return self.fb.message_page(str(uid), self.text())
+
+    def private_chat(self) -> str:
+        """A new customer writes to the bot privately; return ``<chat>:<message>``."""
+        uid = self.new_user()
+        self.tg.add_user(uid, f"Private{uid}", f"private{uid}")
+        return f"{uid}:{self.tg.user_says(uid, uid, self.text())}"
+
+    def group_message(self, chat: int, text: str | None = None) -> str:
+        """A new customer writes in a group; return ``<chat>:<message>``."""
+        uid = self.new_user()
+        self.tg.add_user(uid, f"Member{uid}", f"member{uid}")
+        return f"{chat}:{self.tg.user_says(chat, uid, text or self.text())}"
+
+    def stop(self) -> None:
+        """Stop the three simulators."""
+        for sim in (self.x, self.fb, self.tg):
+            sim.stop()
+
+
+def write_config(
+    tmp_path: Path,
+    sims: Sims,
+    port: int,
+    *,
+    db_url: str | None = None,
+    processing: str = "batch_size = 50\nworkers = 2\nclaim_lease_seconds = 5",
+    extra: str = "",
+    reload_seconds: float | None = None,
+    edit_policy: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """Write a tactful.toml for all three simulators (fast polling, no send cap) and its policy file."""
+    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
+    policy["safety"]["global_sends_per_minute"] = 100000
+    if edit_policy is not None:
+        edit_policy(policy)
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+    reload = "" if reload_seconds is None else f"reload_seconds = {reload_seconds}"
+    config = tmp_path / "tactful.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "{db_url or f"sqlite:///{tmp_path / 'tactful.db'}"}"
+
+[policy]
+path = "{policy_file}"
+{reload}
+
+[web]
+host = "127.0.0.1"
+port = {port}
+dashboard = false
+
+[processing]
+interval_seconds = 0.2
+send_interval_seconds = 0.2
+{processing}
+{extra}
+[x]
+enabled = true
+user_id = "{BRAND_X_ID}"
+username = "acme"
+search_query = "acme -from:acme -is:retweet"
+api_base_url = "{sims.x.base_url}"
+poll_seconds = 0.3
+timeout_seconds = 5
+
+[facebook]
+enabled = true
+page_id = "{PAGE_ID}"
+page_name = "Acme"
+graph_url = "{sims.fb.base_url}"
+poll_seconds = 1
+timeout_seconds = 5
+
+[telegram]
+enabled = true
+bot_username = "acme_support_bot"
+api_base_url = "{sims.tg.base_url}/bot"
+poll_timeout_seconds = 1
+timeout_seconds = 5
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def customer_messages(accounts: tuple[str, ...]) -> Any:
+    """Customers' stored messages (the brand's own posts are stored as context, never acted on)."""
+    return (
+        select(t.messages.c.platform, t.messages.c.external_id, t.messages.c.status)
+        .join(t.authors, t.authors.c.id == t.messages.c.author_id)
+        .where(t.authors.c.external_id.not_in(accounts))
+    )
+
+
+def stored_ids(db: Engine, accounts: tuple[str, ...]) -> dict[str, list[str]]:
+    """External ids of the stored customer messages, per platform."""
+    with db.connect() as conn:
+        rows = conn.execute(customer_messages(accounts)).all()
+    found: dict[str, list[str]] = {"x": [], "facebook": [], "telegram": []}
+    for platform, external_id, _status in rows:
+        found[platform].append(external_id)
+    return found
