@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -28,6 +29,7 @@ from storage.response_metrics import catch_up
 from tactful.badges import AT_RISK, LOST, BadgeStatus, alert_text
 from tactful.clock import Clock
 from tactful.errors import PlatformError, RateLimited, TransientPlatformError
+from tactful.outages import PendingWrites
 from tactful.stats import badge_statuses
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class BadgeAlerts:
         self._max_attempts = max_attempts
         self._next_check: datetime | None = None
         self._paused_until: datetime | None = None
+        # What became of alerts already posted or tried while the database was down (written next pass).
+        self._unrecorded = PendingWrites(db, "team chat")
 
     def recover(self) -> int:
         """Settle alerts a crash left mid-post (never posted again); return how many."""
@@ -90,6 +94,7 @@ class BadgeAlerts:
 
     def deliver(self) -> int:
         """Post the queued alerts (until Telegram says wait)."""
+        self._unrecorded.replay()
         now = self._clock.now()
         if self._paused_until is not None and self._paused_until > now:
             return 0
@@ -100,23 +105,33 @@ class BadgeAlerts:
             with self._db.begin() as conn:
                 if not mark_sending(conn, alert.id):
                     continue
+            alert_id, label = alert.id, f"badge alert {alert.id} was"
             try:
                 ref = self._sender.post_message(int(alert.chat_id), alert.text, [], html=True)
             except RateLimited as exc:
                 self._paused_until = exc.retry_at
-                with self._db.begin() as conn:
-                    mark_retry(conn, alert.id, str(exc), give_up=False)
+                error = str(exc)
+                self._unrecorded.write(
+                    f"{label} not posted", partial(mark_retry, alert_id=alert_id, error=error, give_up=False)
+                )
                 break
             except TransientPlatformError as exc:
-                with self._db.begin() as conn:
-                    mark_retry(conn, alert.id, str(exc), give_up=alert.attempts + 1 >= self._max_attempts)
+                error, give_up = str(exc), alert.attempts + 1 >= self._max_attempts
+                self._unrecorded.write(
+                    f"{label} not posted",
+                    partial(mark_retry, alert_id=alert_id, error=error, give_up=give_up),
+                )
                 break
             except PlatformError as exc:
                 log.error("team chat: cannot post a badge alert: %s", exc)
-                with self._db.begin() as conn:
-                    mark_retry(conn, alert.id, str(exc), give_up=True)
+                error = str(exc)
+                self._unrecorded.write(
+                    f"{label} given up", partial(mark_retry, alert_id=alert_id, error=error, give_up=True)
+                )
                 continue
-            with self._db.begin() as conn:
-                mark_posted(conn, alert.id, ref, self._clock.now())
+            posted_at = self._clock.now()
+            self._unrecorded.write(
+                f"{label} posted", partial(mark_posted, alert_id=alert_id, ref=ref, now=posted_at)
+            )
             posted += 1
         return posted

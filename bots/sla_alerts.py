@@ -35,6 +35,7 @@ from storage.sla_alerts import (
 from storage.team_chat import PENDING, item_cards
 from tactful.clock import Clock
 from tactful.errors import AuthenticationFailed, PlatformError, RateLimited, TransientPlatformError
+from tactful.outages import PendingWrites
 from tactful.sla_alerts import render_item_alert, render_promise_alert
 from tactful.team_chat import PostContent
 
@@ -61,6 +62,8 @@ class SlaAlertSender:
         self._max_attempts = max_attempts
         self._rng = rng or random.Random()
         self._paused_until: datetime | None = None
+        # What became of alerts already posted or tried while the database was down (written next pass).
+        self._unrecorded = PendingWrites(db, "team chat")
 
     def recover(self) -> int:
         """Turn alerts a crash left mid-send into ``unknown`` (never sent again); return how many."""
@@ -69,6 +72,7 @@ class SlaAlertSender:
 
     def deliver_due(self, limit: int = 20) -> int:
         """Post every due alert (until Telegram says wait); return how many were posted."""
+        self._unrecorded.replay()
         now = self._clock.now()
         if self._paused_until is not None and self._paused_until > now:
             return 0
@@ -124,17 +128,26 @@ class SlaAlertSender:
         except PlatformError as exc:
             self._fail(alert, str(exc))
             return "failed"
-        with self._db.begin() as conn:
-            mark_alert(
-                conn, alert.id, SENDING, status=POSTED, message_ref=ref[:64], posted_at=self._clock.now()
-            )
+        posted_at = self._clock.now()
+        self._unrecorded.write(
+            f"SLA alert {alert.id} was posted",
+            lambda c: mark_alert(
+                c, alert.id, SENDING, status=POSTED, message_ref=ref[:64], posted_at=posted_at
+            ),
+        )
         return "posted"
 
     def _back_to_pending(self, alert: AlertRow, at: datetime, error: str) -> None:
-        with self._db.begin() as conn:
-            mark_alert(conn, alert.id, SENDING, status=PENDING, next_attempt_at=at, last_error=error[:2000])
+        self._unrecorded.write(
+            f"SLA alert {alert.id} was not posted",
+            lambda c: mark_alert(
+                c, alert.id, SENDING, status=PENDING, next_attempt_at=at, last_error=error[:2000]
+            ),
+        )
 
     def _fail(self, alert: AlertRow, error: str) -> None:
         log.warning("team chat: SLA alert %d failed: %s", alert.id, error)
-        with self._db.begin() as conn:
-            mark_alert(conn, alert.id, SENDING, status=FAILED, last_error=error[:2000])
+        self._unrecorded.write(
+            f"SLA alert {alert.id} was given up",
+            lambda c: mark_alert(c, alert.id, SENDING, status=FAILED, last_error=error[:2000]),
+        )

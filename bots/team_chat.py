@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bots.outbox import AUTH_PAUSE, backoff_delay
 from listeners.telegram_client import InlineButton
@@ -39,6 +40,7 @@ from storage.team_chat import (
 )
 from tactful.clock import Clock
 from tactful.errors import AuthenticationFailed, PlatformError, RateLimited, TransientPlatformError
+from tactful.outages import PendingWrites
 from tactful.team_chat import CardButton, PostContent, render_card
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,9 @@ class TeamChatDispatcher:
         self._rng = rng or random.Random()
         self._paused_until: datetime | None = None
         self._failing = False
+        # Outcomes of posts (made, rescheduled, given up) the database could not record: written
+        # first thing on the next pass instead of the post turning "unknown" at the next restart.
+        self._unrecorded = PendingWrites(db, "team chat")
 
     def render(self, post: PostRow) -> PostContent | None:
         """What the post of `post.item_id` should say now (None if the item is gone)."""
@@ -127,6 +132,7 @@ class TeamChatDispatcher:
 
     def deliver_due(self, limit: int = 20) -> int:
         """Post every due announcement (until Telegram says wait); return how many were posted."""
+        self._unrecorded.replay()
         if self._paused():
             return 0
         with self._db.connect() as conn:
@@ -154,37 +160,48 @@ class TeamChatDispatcher:
                 int(post.chat_id), content.text, keyboard(content.buttons), html=True
             )
         except RateLimited as exc:
-            self._paused_until = exc.retry_at
-            with self._db.begin() as conn:
-                reschedule_post(conn, post.id, exc.retry_at, str(exc), count_attempt=False)
+            self._paused_until = at = exc.retry_at
+            error = str(exc)
+            self._record(
+                post, "rate limited", lambda c: reschedule_post(c, post.id, at, error, count_attempt=False)
+            )
             return "stop"
         except AuthenticationFailed as exc:
             self._paused_until = now + AUTH_PAUSE
-            self._note_failure(f"authentication failed: {exc}", logging.ERROR)
-            with self._db.begin() as conn:
-                reschedule_post(conn, post.id, now + AUTH_PAUSE, str(exc), count_attempt=False)
+            error = str(exc)
+            self._note_failure(f"authentication failed: {error}", logging.ERROR)
+            self._record(
+                post,
+                "refused",
+                lambda c: reschedule_post(c, post.id, now + AUTH_PAUSE, error, count_attempt=False),
+            )
             return "stop"
         except TransientPlatformError as exc:
             attempts = post.attempts + 1
-            with self._db.begin() as conn:
-                if attempts >= self._max_attempts:
-                    mark_post_failed(conn, post.id, f"gave up after {attempts} attempts: {exc}")
-                else:
-                    delay = backoff_delay(attempts, rng=self._rng)
-                    reschedule_post(conn, post.id, now + delay, str(exc))
-            self._note_failure(str(exc))
+            error = str(exc)
+            self._note_failure(error)
+            if attempts >= self._max_attempts:
+                gave_up = f"gave up after {attempts} attempts: {error}"
+                self._record(post, "given up", lambda c: mark_post_failed(c, post.id, gave_up))
+            else:
+                at = now + backoff_delay(attempts, rng=self._rng)
+                self._record(post, "not posted", lambda c: reschedule_post(c, post.id, at, error))
             return "stop"
         except (
             PlatformError
         ) as exc:  # RecipientUnreachable, PermanentPlatformError: the bot cannot post there
-            with self._db.begin() as conn:
-                mark_post_failed(conn, post.id, str(exc))
-            self._note_failure(str(exc), logging.ERROR)
+            error = str(exc)
+            self._note_failure(error, logging.ERROR)
+            self._record(post, "refused for good", lambda c: mark_post_failed(c, post.id, error))
             return "failed"
-        with self._db.begin() as conn:
-            mark_post_posted(conn, post.id, ref, content.state, content.status, self._clock.now())
+        state, shown, posted_at = content.state, content.status, self._clock.now()
+        self._record(post, "posted", lambda c: mark_post_posted(c, post.id, ref, state, shown, posted_at))
         self._note_recovery()
         return "posted"
+
+    def _record(self, post: PostRow, what: str, write: Callable[[Connection], object]) -> None:
+        """Record what became of a post; if the database is down, on the next pass (and raise)."""
+        self._unrecorded.write(f"the post of review item #{post.item_id} was {what}", write)
 
     def answer_presses(self, limit: int = 50) -> int:
         """Answer every handled press that is still unanswered; return how many were answered."""

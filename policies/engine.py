@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 
 from moderation.verdict import Category
 from policies.decision import (
@@ -32,6 +33,7 @@ from policies.templates import (
     template_problems,
     template_values,
 )
+from tactful.domain import Channel, Platform
 
 #: Queue priority when no rule matches.
 FALLBACK_PRIORITY = 30
@@ -97,6 +99,12 @@ class PolicyEngine:
         }
         self.levels = ServiceLevels(self.policy)
         self._promising: dict[tuple[str, str], bool] = {}  # (template, language) -> a variant promises
+        # Each rule's conditions as small checks, tried in order for every message: the category
+        # is already settled by `_rules_by_category`; reasons are only worded for the rule that matches.
+        self._checks: dict[str, tuple[_Check, ...]] = {
+            rule.id: self._compile(rule) for rule in self.policy.rules
+        }
+        self._open_at: dict[tuple[Platform, Channel], tuple[datetime, bool]] = {}
 
     @property
     def version(self) -> str:
@@ -111,9 +119,13 @@ class PolicyEngine:
     def decide(self, ctx: DecisionContext) -> Decision:
         """Return the decision of the first matching rule, or a fallback queue item."""
         own = self.is_own_account(ctx)
+        checks = self._checks
         for rule in self._rules_by_category[ctx.verdict.category]:
-            if self._match(rule, ctx, own, explain=False) is not None:
-                reasons = self._match(rule, ctx, own, explain=True) or []
+            for check in checks[rule.id]:
+                if not check(ctx, own):
+                    break
+            else:
+                reasons = self._match(rule, ctx, own) or []
                 return self._apply(rule, reasons, ctx, own)
         actions: list[Action] = [QueueForReview(FALLBACK_PRIORITY, "no rule matched; a person should look")]
         explanation = "no rule matched: queued for a person"
@@ -123,12 +135,63 @@ class PolicyEngine:
         """Return whether the author is one of the brand's accounts (flag from the pipeline or policy list)."""
         if ctx.from_own_account:
             return True
+        accounts = self._own.get(ctx.message.platform)
+        if not accounts:
+            return False
         author = ctx.message.author
-        accounts = self._own.get(ctx.message.platform, set())
-        return bool(accounts) and bool({_handle(author.username), _handle(author.external_id)} & accounts)
+        return bool({_handle(author.username), _handle(author.external_id)} & accounts)
+
+    def _compile(self, rule: Rule) -> tuple[_Check, ...]:
+        """Return the rule's conditions (except its category) as checks of (context, own account)."""
+        when: When = rule.when
+        checks: list[_Check] = []
+        if when.platform is not None:
+            platforms = frozenset(when.platform)
+            checks.append(lambda ctx, own: ctx.message.platform in platforms)
+        if when.channel is not None:
+            channels = frozenset(when.channel)
+            checks.append(lambda ctx, own: ctx.message.channel in channels)
+        if when.language is not None:
+            languages = frozenset(when.language)
+
+            def language_matches(ctx: DecisionContext, own: bool) -> bool:
+                language = (ctx.verdict.language or "").lower().replace("_", "-")
+                return language in languages or language.split("-", 1)[0] in languages
+
+            checks.append(language_matches)
+        for key, _label, low, high in self._bounds[rule.id]:
+            checks.append(_bound_check(key, low, high))
+        if when.keywords_any is not None:
+            pattern = self._rule_words.get(rule.id)
+            checks.append(
+                lambda ctx, own: _first_keyword(pattern, ctx.message.text, ctx.verdict.keywords) is not None
+            )
+        if when.from_own_account is not None:
+            wanted_own = when.from_own_account
+            checks.append(lambda ctx, own: own == wanted_own)
+        if when.is_private is not None:
+            wanted_private = when.is_private
+            checks.append(lambda ctx, own: ctx.message.is_private == wanted_private)
+        if when.in_business_hours is not None:
+            wanted_open = when.in_business_hours
+            checks.append(lambda ctx, own: self._is_open(ctx) == wanted_open)
+        return tuple(checks)
+
+    def _is_open(self, ctx: DecisionContext) -> bool:
+        """Whether the message's channel is inside business hours at ctx.now (a batch shares one now)."""
+        key = (ctx.message.platform, ctx.message.channel)
+        last = self._open_at.get(key)
+        if last is not None and last[0] == ctx.now:
+            return last[1]
+        inside = self.levels.hours(*key).is_open(ctx.now)
+        self._open_at[key] = (ctx.now, inside)
+        return inside
 
     def _match(self, rule: Rule, ctx: DecisionContext, own: bool, explain: bool = True) -> list[str] | None:
-        """Return why every condition of the rule holds (empty unless `explain`), or None when one does not."""
+        """Return why every condition of the rule holds (empty unless `explain`), or None when one does not.
+
+        Deciding tries the compiled checks (`_compile`); this words the reasons of the rule that matched.
+        """
         when: When = rule.when
         verdict = ctx.verdict
         message = ctx.message
@@ -183,7 +246,7 @@ class PolicyEngine:
             if explain:
                 reasons.append("private chat" if message.is_private else "public")
         if when.in_business_hours is not None:
-            inside = self.levels.hours(message.platform, message.channel).is_open(ctx.now)
+            inside = self._is_open(ctx)
             if inside != when.in_business_hours:
                 return None
             if explain:
@@ -350,6 +413,23 @@ class PolicyEngine:
             for a in actions
         ]
         return Decision(rule_id, self.version, tuple(actions), explanation)
+
+
+_Check = Callable[[DecisionContext, bool], bool]
+
+
+def _bound_check(key: str, low: float | None, high: float | None) -> _Check:
+    """Check that a score (thread heat or a verdict score) lies in [low, high)."""
+    if key == "heat":
+        value: Callable[[DecisionContext], float] = attrgetter("thread_heat")
+    else:
+        value = attrgetter(f"verdict.{key}")
+    if low is not None and high is not None:
+        return lambda ctx, own: low <= value(ctx) < high
+    if low is not None:
+        return lambda ctx, own: value(ctx) >= low
+    assert high is not None
+    return lambda ctx, own: value(ctx) < high
 
 
 def _first_keyword(pattern: re.Pattern[str] | None, text: str, extra: tuple[str, ...]) -> str | None:

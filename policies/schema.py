@@ -183,7 +183,24 @@ class Safety(_Model):
         default=3, ge=0, description="Acknowledgements one author may receive per day."
     )
     global_sends_per_minute: int = Field(
-        default=30, ge=1, description="Ceiling for the outbox dispatcher over all channels."
+        default=30,
+        ge=1,
+        description="Ceiling on automated sends (hides excepted) in any 60 seconds, over all channels "
+        "and every process sharing the database.",
+    )
+    identical_text_window_hours: int = Field(
+        default=24,
+        ge=0,
+        le=720,
+        description="Window of the identical-text check: a text (case and spacing ignored) sent to "
+        "max_identical_texts other conversations on a platform within it is withheld and queued "
+        "for a person (0: no check).",
+    )
+    max_identical_texts: int = Field(
+        default=20,
+        ge=1,
+        description="How many conversations on one platform may get the same text within "
+        "identical_text_window_hours (1: each text once, as X requires).",
     )
     blocked_send_priority: Priority = Field(
         default=50, description="Queue priority when a send is withheld and the rule has no queue action."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -39,37 +40,78 @@ def insert_ignoring_conflicts(
 def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
     """Run one INSERT/UPDATE for many rows with the DBAPI's executemany.
 
-    The statement is compiled once and each column's bind processor is looked up once, so the
-    per-row cost is one call per value instead of SQLAlchemy's full per-row parameter pipeline.
-    Values still go through the columns' types (JSON, UTC datetimes), so it stays portable.
+    The statement is compiled once per shape (cached under SQLAlchemy's own cache key, so a
+    rebuilt statement with the same structure reuses it) and each column's bind processor is
+    looked up once, so the per-row cost is one call per value instead of SQLAlchemy's full
+    per-row parameter pipeline. Values still go through the columns' types (JSON, UTC
+    datetimes), so it stays portable.
     """
     if not rows:
         return
     dialect = conn.dialect
-    keys = list(rows[0])
-    compiled = stmt.compile(dialect=dialect, column_keys=keys, for_executemany=True)
-    defaults = compiled.construct_params(rows[0])
+    plan, defaults = _plan(dialect, stmt, rows[0])
+    values = _values_getter(plan.names, rows, defaults)
+    columns: list[Sequence[Any]] = list(zip(*map(values, rows), strict=True))
+    for index, processor in plan.converters:
+        columns[index] = _convert_column(columns[index], processor)
+    if plan.positional:
+        params: list[Any] = list(zip(*columns, strict=True))
+    else:
+        names = plan.names
+        params = [dict(zip(names, row_values, strict=True)) for row_values in zip(*columns, strict=True)]
+    conn.exec_driver_sql(plan.sql, params)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A statement compiled for executemany: its SQL, parameter order and value converters."""
+
+    compiled: Any
+    sql: str
+    names: list[str]
+    positional: bool
+    converters: list[tuple[int, Any]]
+    table_defaults: dict[str, Any]
+
+
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+_MAX_PLANS = 256
+
+
+def _plan(dialect: Any, stmt: Any, first: dict[str, Any]) -> tuple[_Plan, dict[str, Any]]:
+    """Return the compiled plan for this statement shape and row keys, and the row defaults."""
+    keys = tuple(first)
+    cache_key = stmt._generate_cache_key()
+    key = None if cache_key is None else (dialect.name, dialect.paramstyle, cache_key.key, keys)
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None:
+        plan = _compile(dialect, stmt, keys, cache_key)
+        if key is not None:
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    # Values embedded in the statement (``updated_at=now``) come from this statement, not the cached one.
+    extracted = None if cache_key is None else cache_key.bindparams
+    defaults = plan.compiled.construct_params(first, extracted_parameters=extracted)
+    defaults.update(plan.table_defaults)  # the columns' scalar defaults, for rows that leave them out
+    return plan, defaults
+
+
+def _compile(dialect: Any, stmt: Any, keys: tuple[str, ...], cache_key: Any) -> _Plan:
+    compiled = stmt.compile(
+        dialect=dialect, column_keys=list(keys), for_executemany=True, cache_key=cache_key
+    )
+    table_defaults: dict[str, Any] = {}
     table = getattr(stmt, "table", None)
     if table is not None:
         for column in table.columns:
             default = column.default
-            if column.key not in rows[0] and default is not None and default.is_scalar:
-                defaults[column.key] = default.arg
-    processors: dict[str, Any] = {}
-    for name, bind in compiled.binds.items():
-        processors[name] = bind.type._cached_bind_processor(dialect)
+            if column.key not in keys and default is not None and default.is_scalar:
+                table_defaults[column.key] = default.arg
+    processors = {name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()}
     names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
-
     converters = [(i, processors[name]) for i, name in enumerate(names) if processors.get(name)]
-    values = _values_getter(names, rows, defaults)
-    columns: list[Sequence[Any]] = list(zip(*map(values, rows), strict=True))
-    for index, processor in converters:
-        columns[index] = _convert_column(columns[index], processor)
-    if compiled.positional:
-        params: list[Any] = list(zip(*columns, strict=True))
-    else:
-        params = [dict(zip(names, row_values, strict=True)) for row_values in zip(*columns, strict=True)]
-    conn.exec_driver_sql(compiled.string, params)
+    return _Plan(compiled, compiled.string, names, bool(compiled.positional), converters, table_defaults)
 
 
 def _convert_column(column: Sequence[Any], processor: Any) -> Sequence[Any]:

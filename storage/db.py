@@ -10,6 +10,14 @@ from sqlalchemy.engine import make_url
 
 from tactful.payload_fields import storable_json
 
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
 
 def is_sqlite(url: str) -> bool:
     """Tell whether a database URL points at SQLite."""
@@ -45,4 +53,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A database host that vanishes without closing its connections (a network partition, a
+    # dropped VM) must fail the calls within seconds, not hang them for the kernel's minutes:
+    # bounded connect time and TCP keepalives, so the stages back off and resume as on a refusal.
+    connect_args = {**POSTGRES_CONNECT_ARGS, **kwargs.pop("connect_args", {})}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)

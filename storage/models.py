@@ -138,6 +138,8 @@ class OutboxItem(SQLModel, table=True):
         Index("ix_outbox_status_due", "status", "next_attempt_at"),
         Index("ix_outbox_author_created", "author_id", "created_at"),
         Index("ix_outbox_platform_ref", "platform", "platform_ref"),
+        # The identical-text check (storage/send_budget.py): one range read per send.
+        Index("ix_outbox_platform_text_sent", "platform", "text_hash", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -166,6 +168,8 @@ class OutboxItem(SQLModel, table=True):
     kind_used: str | None = Field(default=None, max_length=24)
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc(nullable=True)
+    # sha256 of the normalised text, written by the dispatcher when it marks the item sending.
+    text_hash: str | None = Field(default=None, max_length=64)
 
 
 class ListenerCursor(SQLModel, table=True):
@@ -546,3 +550,28 @@ class MetricsInbox(SQLModel, table=True):
     __tablename__ = "metrics_inbox"
 
     message_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+
+
+class SendBudget(SQLModel, table=True):
+    """A send cap shared by every process: its row is locked while a sender takes a slot.
+
+    One row per cap (``global``: every automated send but hides). `updated_at` is when a slot was
+    last asked for; the row exists to be locked (storage/send_budget.py).
+    """
+
+    __tablename__ = "send_budget"
+
+    name: str = Field(primary_key=True, max_length=32)
+    updated_at: datetime = _utc()
+
+
+class SendSlot(SQLModel, table=True):
+    """One send counted against a cap at `reserved_at`; counted for the cap's window, then deleted."""
+
+    __tablename__ = "send_slots"
+    __table_args__ = (Index("ix_send_slots_budget_reserved", "budget", "reserved_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    budget: str = Field(max_length=32)
+    reserved_at: datetime = _utc()
+    outbox_id: int | None = None

@@ -96,14 +96,13 @@ def claim_interrupted(conn: Connection, entry_id: int, marked_before: datetime |
     return result.rowcount == 1
 
 
-def mark_sending(conn: Connection, entry_id: int, now: datetime) -> bool:
-    """Move an item from pending to sending; False if another worker took it first."""
+def mark_sending(conn: Connection, entry_id: int, now: datetime, text_hash: str | None = None) -> bool:
+    """Move an item from pending to sending (noting its text's hash, if given); False if another worker took it first."""
     o = t.outbox
-    result = conn.execute(
-        update(o)
-        .where(and_(o.c.id == entry_id, o.c.status == "pending"))
-        .values(status="sending", attempts=o.c.attempts + 1, next_attempt_at=now)
-    )
+    values: dict[str, Any] = {"status": "sending", "attempts": o.c.attempts + 1, "next_attempt_at": now}
+    if text_hash is not None:
+        values["text_hash"] = text_hash
+    result = conn.execute(update(o).where(and_(o.c.id == entry_id, o.c.status == "pending")).values(**values))
     return result.rowcount == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -146,28 +147,36 @@ def read_partition(
     Nothing is written: the batch is marked processed in the transaction that stores its outcome,
     which checks that no other worker got there first (`write_outcome` raises ConcurrentProcessing).
     """
-    m = t.messages
-    in_partition = _in_partition(partition)
+    which, count = partition
+    indexes = _partition_indexes(which, count)
     # Two reads, each walking the (status, id) index in order; an IN over both statuses would sort.
     # Messages left "claimed" by a claim-mode processor that died come first (they are older).
-    rows = _pending(conn, and_(m.c.status == "claimed", in_partition), limit)
+    rows = _rows(conn, _pending_of_partitions("claimed", count), {"partitions": indexes, "limit": limit})
     if len(rows) < limit:
-        rows += _pending(conn, and_(m.c.status == "new", in_partition), limit - len(rows))
+        more = {"partitions": indexes, "limit": limit - len(rows)}
+        rows += _rows(conn, _pending_of_partitions("new", count), more)
     return rows
+
+
+def _partition_indexes(which: int | Collection[int], count: int) -> list[int]:
+    """Return the partition numbers as a sorted list, refusing ones that do not exist."""
+    indexes = sorted({which} if isinstance(which, int) else set(which))
+    if not indexes or not all(0 <= index < count for index in indexes):
+        raise ValueError(f"partitions {indexes} of {count} do not exist")
+    return indexes
 
 
 def _in_partition(partition: tuple[int | Collection[int], int]) -> Any:
     which, count = partition
-    indexes = sorted({which} if isinstance(which, int) else set(which))
-    if not indexes or not all(0 <= index < count for index in indexes):
-        raise ValueError(f"partitions {indexes} of {count} do not exist")
+    indexes = _partition_indexes(which, count)
     remainder = t.messages.c.thread_id % count
     return remainder == indexes[0] if len(indexes) == 1 else remainder.in_(indexes)
 
 
-def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessage]:
+def _pending_select() -> Select[Any]:
+    """Select a pending message with what deciding needs of its author and thread (no condition yet)."""
     m, a, th = t.messages, t.authors, t.threads
-    query = (
+    return (
         select(
             m.c.id,
             m.c.platform,
@@ -193,30 +202,36 @@ def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessag
         )
         .join(a, a.c.id == m.c.author_id)
         .join(th, th.c.id == m.c.thread_id)
-        .where(condition)
         .order_by(m.c.id)
-        .limit(limit)
     )
-    rows: list[Any] = list(conn.execute(query).all())
-    return [PendingMessage(*row) for row in rows]
+
+
+@functools.cache
+def _pending_of_partitions(status: str, count: int) -> Select[Any]:
+    """The oldest messages in `status` of some of `count` partitions (bound: partitions, limit).
+
+    Built once per status and partition count: a worker runs it for every batch, and building
+    and compiling the statement again each time costs more than running it on a small batch.
+    """
+    m = t.messages
+    in_partitions = (m.c.thread_id % count).in_(bindparam("partitions", expanding=True))
+    return _pending_select().where(and_(m.c.status == status, in_partitions)).limit(bindparam("limit"))
+
+
+def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessage]:
+    return _rows(conn, _pending_select().where(condition).limit(limit), {})
+
+
+def _rows(conn: Connection, query: Select[Any], params: dict[str, Any]) -> list[PendingMessage]:
+    return [PendingMessage(*row) for row in conn.execute(query, params).all()]
 
 
 def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, ThreadState]:
     """Load heat, flags and the open review item of each thread."""
-    th = t.threads
     states: dict[int, ThreadState] = {}
     ordered = sorted(thread_ids)
     for part in chunks(ordered):
-        for row in conn.execute(
-            select(
-                th.c.id,
-                th.c.heat,
-                th.c.heat_state,
-                th.c.acknowledged,
-                th.c.moved_private,
-                th.c.last_message_at,
-            ).where(th.c.id.in_(part))
-        ).all():
+        for row in conn.execute(_THREAD_STATES, {"ids": part}).all():
             states[row[0]] = ThreadState(
                 heat=row[1],
                 heat_state=row[2],
@@ -224,7 +239,7 @@ def load_thread_states(conn: Connection, thread_ids: set[int]) -> dict[int, Thre
                 moved_private=row[4],
                 last_message_at=row[5],
             )
-        for item_id, thread_id, priority in conn.execute(waiting_items_of_threads(part)).all():
+        for item_id, thread_id, priority in conn.execute(_WAITING_ITEMS, {"thread_ids": part}).all():
             states[thread_id].open_item_id = item_id
             states[thread_id].open_item_priority = priority
     return states
@@ -238,6 +253,53 @@ def waiting_items_of_threads(thread_ids: Sequence[int]) -> Select[Any]:
     )
 
 
+# Statements every batch runs, built once (bound: ids / thread_ids / since / item_ids).
+_THREAD_STATES = select(
+    t.threads.c.id,
+    t.threads.c.heat,
+    t.threads.c.heat_state,
+    t.threads.c.acknowledged,
+    t.threads.c.moved_private,
+    t.threads.c.last_message_at,
+).where(t.threads.c.id.in_(bindparam("ids", expanding=True)))
+_WAITING_ITEMS = waiting_items_of_threads(bindparam("thread_ids", expanding=True))  # type: ignore[arg-type]
+_SEND_COUNTS = (
+    select(t.outbox.c.author_id, func.count())
+    .where(
+        and_(
+            t.outbox.c.author_id.in_(bindparam("ids", expanding=True)),
+            t.outbox.c.created_at >= bindparam("since", type_=t.outbox.c.created_at.type),
+            t.outbox.c.kind.in_(SEND_KINDS),
+        )
+    )
+    .group_by(t.outbox.c.author_id)
+)
+_LAST_VARIANTS = select(t.outbox.c.author_id, t.outbox.c.template_id, t.outbox.c.variant).where(
+    t.outbox.c.id.in_(
+        select(func.max(t.outbox.c.id))
+        .where(
+            and_(
+                t.outbox.c.author_id.in_(bindparam("ids", expanding=True)),
+                t.outbox.c.template_id.is_not(None),
+            )
+        )
+        .group_by(t.outbox.c.author_id)
+    )
+)
+_MARK_PROCESSED = (
+    update(t.messages)
+    .where(and_(t.messages.c.id.in_(bindparam("ids", expanding=True)), t.messages.c.status != "processed"))
+    .values(status="processed", claimed_at=None)
+)
+_WAITING_OF_ITEMS = select(t.review_items.c.id).where(
+    and_(
+        t.review_items.c.id.in_(bindparam("item_ids", expanding=True)),
+        t.review_items.c.status.in_(WAITING_STATUSES),
+    )
+)
+_WAITING_OF_ITEMS_LOCKED = _WAITING_OF_ITEMS.with_for_update()
+
+
 def load_author_send_states(
     conn: Connection, author_ids: set[int], since: datetime, known: set[int] | None = None
 ) -> dict[int, AuthorSendState]:
@@ -245,25 +307,12 @@ def load_author_send_states(
 
     Only the authors in `known` (default: all) are looked up; the others start with no sends.
     """
-    o = t.outbox
     states = {author_id: AuthorSendState() for author_id in author_ids}
     ordered = sorted(author_ids if known is None else author_ids & known)
     for part in chunks(ordered):
-        counts = conn.execute(
-            select(o.c.author_id, func.count())
-            .where(and_(o.c.author_id.in_(part), o.c.created_at >= since, o.c.kind.in_(SEND_KINDS)))
-            .group_by(o.c.author_id)
-        )
-        for author_id, count in counts.all():
+        for author_id, count in conn.execute(_SEND_COUNTS, {"ids": part, "since": since}).all():
             states[author_id].sends_last_day = count
-        latest = (
-            select(func.max(o.c.id))
-            .where(and_(o.c.author_id.in_(part), o.c.template_id.is_not(None)))
-            .group_by(o.c.author_id)
-        )
-        for author_id, template_id, variant in conn.execute(
-            select(o.c.author_id, o.c.template_id, o.c.variant).where(o.c.id.in_(latest))
-        ).all():
+        for author_id, template_id, variant in conn.execute(_LAST_VARIANTS, {"ids": part}).all():
             states[author_id].last_variant = (template_id, variant)
     return states
 
@@ -291,13 +340,10 @@ def own_accounts(conn: Connection) -> set[tuple[str, str]]:
 
 def _waiting_items(conn: Connection, item_ids: list[int]) -> set[int]:
     """Return which of the items still wait for a person, locking them against a concurrent resolve."""
-    r = t.review_items
+    query = _WAITING_OF_ITEMS_LOCKED if conn.dialect.name == "postgresql" else _WAITING_OF_ITEMS
     waiting: set[int] = set()
     for part in chunks(sorted(item_ids)):
-        query = select(r.c.id).where(and_(r.c.id.in_(part), r.c.status.in_(WAITING_STATUSES)))
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        waiting.update(conn.execute(query).scalars())
+        waiting.update(conn.execute(query, {"item_ids": part}).scalars())
     return waiting
 
 
@@ -407,12 +453,7 @@ def write_outcome(conn: Connection, outcome: BatchOutcome, now: datetime) -> Non
     """
     marked = 0
     for part in chunks(outcome.message_ids):
-        result = conn.execute(
-            update(t.messages)
-            .where(and_(t.messages.c.id.in_(part), t.messages.c.status != "processed"))
-            .values(status="processed", claimed_at=None)
-        )
-        marked += result.rowcount
+        marked += conn.execute(_MARK_PROCESSED, {"ids": part}).rowcount
     if marked != len(outcome.message_ids):
         raise ConcurrentProcessing(
             f"{len(outcome.message_ids) - marked} of {len(outcome.message_ids)} messages were already processed"

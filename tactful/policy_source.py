@@ -25,6 +25,7 @@ from policies.engine import PolicyEngine
 from policies.issues import PolicyError
 from policies.loader import LoadedPolicy, default_policy_path, parse_policies
 from storage.policy_versions import PolicyVersionFacts
+from storage.send_budget import IdenticalTexts
 from tactful.clock import Clock, SystemClock
 from tactful.policy_files import PolicyFiles, PolicyFileWatcher, read_policy_files, stamps
 
@@ -85,6 +86,14 @@ class ActivePolicy:
     def sends_per_minute(self) -> int:
         """The global automated send cap."""
         return self._engine.global_sends_per_minute
+
+    @property
+    def identical_texts(self) -> IdenticalTexts | None:
+        """How often one text may be sent per platform (None: no identical-text check)."""
+        safety = self.loaded.policy.safety
+        if safety.identical_text_window_hours <= 0:
+            return None
+        return IdenticalTexts(safety.max_identical_texts, timedelta(hours=safety.identical_text_window_hours))
 
     def decide(self, ctx: DecisionContext) -> Decision:
         """Decide one message under this policy."""

@@ -16,10 +16,15 @@ from storage.ingest import IngestStats, load_cursor, store_fetch
 from tactful.clock import Clock
 from tactful.errors import AuthenticationFailed, PlatformError, RateLimited
 from tactful.leasing import LeaseKeeper
+from tactful.outages import database_error
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=15)
+#: While the database is down, polls retry at least this often (or every interval, if longer): a
+#: failing poll costs the platform nothing (the lease and cursor are read first), and polling
+#: resumes soon after the database is back, however long it was gone.
+DATABASE_MAX_BACKOFF = timedelta(seconds=30)
 AUTH_RETRY = timedelta(minutes=5)
 
 
@@ -43,13 +48,6 @@ def delay_for_quota(base: timedelta, status: RateLimitStatus | None, clock: Cloc
     if status.remaining <= 1:
         return until_reset + timedelta(seconds=1)
     return max(base, until_reset / status.remaining)
-
-
-def database_error(exc: DBAPIError) -> str:
-    """A one-line description of a database failure, without the SQL or its parameters."""
-    cause = exc.orig if exc.orig is not None else exc
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0][:200]}" if lines else type(cause).__name__
 
 
 class PollCoordinator:
@@ -87,13 +85,15 @@ class PollCoordinator:
     def poll_once(self) -> PollOutcome:
         """Fetch, store, and return when to poll next; never raises platform or database errors.
 
-        While the database is unreachable, polls back off like failed fetches; nothing fetched is
-        lost, because the cursor only moves in the transaction that stores what it covers.
+        While the database is unreachable, polls back off like failed fetches, up to
+        `DATABASE_MAX_BACKOFF` or the interval; nothing fetched is lost, because the cursor only
+        moves in the transaction that stores what it covers.
         """
         try:
             return self._poll()
         except DBAPIError as exc:
-            return self._failed(f"database unavailable: {database_error(exc)}", self._backoff())
+            cap = max(DATABASE_MAX_BACKOFF, self.interval)
+            return self._failed(f"database unavailable: {database_error(exc)}", self._backoff(cap))
 
     def _poll(self) -> PollOutcome:
         key = self.listener.key
@@ -135,8 +135,8 @@ class PollCoordinator:
             stats=stats, next_delay=delay_for_quota(self.interval, result.rate_limit, self._clock)
         )
 
-    def _backoff(self) -> timedelta:
-        ceiling = min(MAX_BACKOFF, self.interval * (2 ** min(self.failures, 10)))
+    def _backoff(self, cap: timedelta = MAX_BACKOFF) -> timedelta:
+        ceiling = min(cap, self.interval * (2 ** min(self.failures, 10)))
         return ceiling * self._rng.uniform(0.5, 1.0)
 
     def _failed(self, what: str, delay: timedelta, level: int = logging.WARNING) -> PollOutcome:

@@ -109,12 +109,16 @@ class ProcessedMessage:
     heat: float
 
 
+_PLATFORMS = {platform.value: platform for platform in Platform}
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
 def to_incoming(row: PendingMessage) -> IncomingMessage:
     """Rebuild the normalised message from its stored row."""
-    platform = Platform(row.platform)
+    platform = _PLATFORMS.get(row.platform) or Platform(row.platform)  # an unknown value raises
     return IncomingMessage(
         platform=platform,
-        channel=Channel(row.channel),
+        channel=_CHANNELS.get(row.channel) or Channel(row.channel),
         external_id=row.external_id,
         thread_external_id=row.thread_external_id,
         author=Author(
@@ -259,10 +263,12 @@ class Processor:
             write_outcome(conn, batch.outcome, now)
         if self._observer is not None:
             for summary in summaries:
-                self._observer(summary)
+                if summary is not None:
+                    self._observer(summary)
         return len(pending)
 
-    def _decide_one(self, row: PendingMessage, verdict: Verdict, batch: _Batch) -> ProcessedMessage:
+    def _decide_one(self, row: PendingMessage, verdict: Verdict, batch: _Batch) -> ProcessedMessage | None:
+        """Decide one message into the batch's outcome; return its summary when someone observes them."""
         message = to_incoming(row)
         now, outcome = batch.now, batch.outcome
         thread = batch.threads[row.thread_id]
@@ -327,6 +333,8 @@ class Processor:
         if (row.platform, row.channel) in self._shadow:
             for send in outcome.outbox[first_send:]:
                 send["status"] = SHADOW_STATUS
+        if self._observer is None:
+            return None
         return ProcessedMessage(message=message, verdict=verdict, decision=decision, heat=thread.heat)
 
     def _weigh_history(self, row: PendingMessage, verdict: Verdict, batch: _Batch) -> Verdict:

@@ -40,6 +40,7 @@ from tactful.clock import Clock, SystemClock
 from tactful.domain import Platform
 from tactful.errors import PlatformError
 from tactful.leasing import LeaseKeeper, release_dead_local_holders
+from tactful.outages import FailureLog
 from tactful.platforms import PlatformParts, PrivateRouter, build_platforms
 from tactful.policy_source import PolicyChange, PolicySource
 from tactful.polling import PollCoordinator
@@ -245,6 +246,7 @@ def build_service(
         bots,
         clock,
         sends_per_minute=lambda: policy.current().sends_per_minute,
+        identical_texts=lambda: policy.current().identical_texts,
         max_attempts=settings.processing.max_send_attempts,
         observer=observers.sent,
         on_auth_failed=channel_alerts.auth_failed,
@@ -406,13 +408,16 @@ class ServiceRunner:
         )
 
     def _guard(self, stage: Callable[[], object]) -> Callable[[], None]:
-        name = getattr(stage, "__name__", "stage")
+        """Run `stage` on schedule; a run of failures (the database down) is logged once, with its end."""
+        failures = FailureLog(log, f"stage {getattr(stage, '__name__', 'stage').lstrip('_')}")
 
         def run() -> None:
             try:
                 stage()
-            except Exception:
-                log.exception("stage %s failed; it will run again on schedule", name)
+            except Exception as exc:
+                failures.failed(exc)
+            else:
+                failures.succeeded()
 
         return run
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from storage.leases import new_holder
 from tactful.leasing import PartitionLeases
+from tactful.outages import FailureLog
 from tactful.policy_files import PolicyFiles
 from tactful.settings import Settings
 
@@ -130,29 +131,27 @@ def run_worker(spec: WorkerSpec) -> None:
         shadow=processing.shadow_channels(),
         leased_partitions=lambda: (leases.refresh(), count),
     )
-    _refresh_quietly(leases, spec)  # joins the cluster's workers before reporting ready
+    # One log line when processing (or renewing the leases) starts failing, one when it recovers:
+    # the database being down for a minute is not a traceback per batch.
+    failures = FailureLog(log, f"worker {spec.index}/{spec.count}: processing")
+    _refresh_quietly(leases, failures)  # joins the cluster's workers before reporting ready
     spec.ready.value = True
-    failing = False
     try:
         while not spec.stop.value and os.getppid() == parent:
             policy.check_if_due()  # also while idle, so a change has settled before the next batch
             if not spec.running.value:
-                _refresh_quietly(leases, spec)  # a paused worker keeps its heartbeat and its share
+                _refresh_quietly(leases, failures)  # a paused worker keeps its heartbeat and its share
                 time.sleep(processing.interval_seconds)
                 continue
             try:
                 # One batch per pass: a stop request or a policy change is seen between batches,
                 # also while catching up on a backlog.
                 done = processor.drain(processing.batch_size, max_batches=1)
-            except Exception:
-                if not failing:
-                    log.exception("worker %d/%d: processing failed; retrying", spec.index, spec.count)
-                failing = True
+            except Exception as exc:
+                failures.failed(exc)
                 done = 0
             else:
-                if failing:
-                    log.info("worker %d/%d: processing recovered", spec.index, spec.count)
-                failing = False
+                failures.succeeded()
             if done == 0:
                 time.sleep(processing.interval_seconds)
     finally:
@@ -161,12 +160,14 @@ def run_worker(spec: WorkerSpec) -> None:
         db.dispose()
 
 
-def _refresh_quietly(leases: PartitionLeases, spec: WorkerSpec) -> None:
-    """Renew and rebalance the worker's leases, logging (not raising) a database failure."""
+def _refresh_quietly(leases: PartitionLeases, failures: FailureLog) -> None:
+    """Renew and rebalance the worker's leases, noting (not raising) a database failure."""
     try:
         leases.refresh()
-    except Exception:
-        log.exception("worker %d/%d: cannot renew partition leases; retrying", spec.index, spec.count)
+    except Exception as exc:
+        failures.failed(exc)
+    else:
+        failures.succeeded()
 
 
 class ProcessingWorkers:

@@ -8,9 +8,12 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import yaml
 from sqlalchemy import Engine, inspect
 
+from policies.loader import default_policy_path
 from simulator.script import TrafficScript
 from simulator.x import XSimulator
 
@@ -39,6 +42,19 @@ def play_all(sim: XSimulator, script: TrafficScript) -> dict[str, str]:
         if event.label:
             ids[event.label] = tweet_id
     return ids
+
+
+def load_test_policy() -> dict[str, Any]:
+    """The default policy without the limits that would hold back a load test's sends.
+
+    No global send cap and no identical-text check: generated customers (few names, many
+    messages a second) are load, not people a brand would answer in look-alike words;
+    tests/test_send_caps.py covers both limits.
+    """
+    policy: dict[str, Any] = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
+    policy["safety"]["global_sends_per_minute"] = 100000
+    policy["safety"]["identical_text_window_hours"] = 0
+    return policy
 
 
 def write_config(

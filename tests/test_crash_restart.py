@@ -12,12 +12,11 @@ import pytest
 import yaml
 from sqlalchemy import Engine, func, select
 
-from policies.loader import default_policy_path
 from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.x import XSimulator
 from storage import tables as t
 from storage.db import make_engine
-from tests.e2e_helpers import db_ready, start_service, wait_for, write_config
+from tests.e2e_helpers import db_ready, load_test_policy, start_service, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +56,7 @@ def sim() -> Iterator[XSimulator]:
 
 
 def test_sigkill_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path: Path, sim: XSimulator) -> None:
-    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
-    policy["safety"]["global_sends_per_minute"] = 100000
+    policy = load_test_policy()
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
     db_url = f"sqlite:///{tmp_path / 'tactful.db'}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -289,3 +290,24 @@ def test_only_timeouts_say_a_telegram_request_may_have_been_carried_out() -> Non
     bad_gateway = translate_error(NetworkError("Bad Gateway"), "sendMessage")
     assert isinstance(timed_out, TransientPlatformError) and timed_out.maybe_delivered
     assert isinstance(bad_gateway, TransientPlatformError) and not bad_gateway.maybe_delivered
+
+
+def test_a_spell_of_rate_limits_is_logged_once_not_once_per_send(
+    sqlite_db: Engine, sim: XSimulator, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = dispatcher(sqlite_db, sim, clock, cap=1000)
+    caplog.set_level(logging.INFO, logger="bots.outbox")
+    for _ in range(5):  # each send is followed by a "slow down" on the next one, as Telegram paces a chat
+        enqueue(sqlite_db, sim, clock)
+        sim.fail_next("POST", "/2/tweets", 429, retry_after=1)
+        assert d.dispatch_due() == 0
+        clock.advance(timedelta(seconds=2))
+        assert d.dispatch_due() == 1
+    paced = [r for r in caplog.records if "rate limit" in r.getMessage()]
+    assert [r.getMessage().split(" (")[0] for r in paced] == ["sending on x is paced by its rate limit"]
+    assert all(r.levelno == logging.INFO for r in paced)
+    clock.advance(timedelta(minutes=2))
+    enqueue(sqlite_db, sim, clock)
+    assert d.dispatch_due() == 1
+    ended = [r.getMessage() for r in caplog.records if "no longer rate limited" in r.getMessage()]
+    assert ended == ["sending on x is no longer rate limited"]

@@ -14,12 +14,12 @@ import pytest
 import yaml
 from sqlalchemy import Engine, func, select
 
-from policies.loader import default_policy_path, load_policies
+from policies.loader import load_policies
 from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.x import XSimulator
 from storage import tables as t
 from storage.db import make_engine
-from tests.e2e_helpers import db_ready, start_service, wait_for, write_config
+from tests.e2e_helpers import db_ready, load_test_policy, start_service, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,7 @@ WORKERS = 2
 
 def policy(mark: str, template: str = "ack_complaint") -> dict[str, Any]:
     """The default policy whose English acknowledgements start with `mark`, so each reply shows its version."""
-    data = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
-    data["safety"]["global_sends_per_minute"] = 100000
+    data = load_test_policy()
     for name in ("ack_complaint", "ack_question"):
         data["templates"][name]["en"] = [f"{mark} {text}" for text in data["templates"][name]["en"]]
     complaint = next(rule for rule in data["rules"] if rule["id"] == "complaint")

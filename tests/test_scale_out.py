@@ -25,14 +25,13 @@ import pytest
 import yaml
 from sqlalchemy import Engine, func, select
 
-from policies.loader import default_policy_path
 from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.x import XSimulator
 from storage import tables as t
 from storage.db import make_engine
 from storage.leases import LISTENER, PARTITION, live_holders
 from tactful.clock import SystemClock
-from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for, write_config
+from tests.e2e_helpers import SECRET_ENV, db_ready, load_test_policy, start_service, wait_for, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -177,8 +176,7 @@ def holders_now(db: Engine, prefix: str) -> dict[str, str]:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """Secrets, short leases and a policy without the global send cap (per process) in the way."""
-    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
-    policy["safety"]["global_sends_per_minute"] = 100000
+    policy = load_test_policy()
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
     return {

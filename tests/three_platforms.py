@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import socket
 import subprocess
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +16,12 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine, select
 
-from policies.loader import default_policy_path
 from simulator.facebook import FacebookSimulator
 from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.telegram import TelegramSimulator
 from simulator.x import XSimulator
 from storage import tables as t
+from tests.e2e_helpers import load_test_policy
 
 PAGE_ID = "5000"
 BRAND_X_ID = "1000"
@@ -116,9 +118,11 @@ def write_config(
     reload_seconds: float | None = None,
     edit_policy: Callable[[dict[str, Any]], None] | None = None,
 ) -> Path:
-    """Write a tactful.toml for all three simulators (fast polling, no send cap) and its policy file."""
-    policy = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
-    policy["safety"]["global_sends_per_minute"] = 100000
+    """Write a tactful.toml for all three simulators and its policy file.
+
+    Polling is fast, and the policy is `load_test_policy` (no send cap, no identical-text check).
+    """
+    policy = load_test_policy()
     if edit_policy is not None:
         edit_policy(policy)
     policy_file = tmp_path / "policy.yaml"
@@ -189,4 +193,53 @@ def stored_ids(db: Engine, accounts: tuple[str, ...]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {"x": [], "facebook": [], "telegram": []}
     for platform, external_id, _status in rows:
         found[platform].append(external_id)
+    return found
+
+
+def deliveries(sims: Sims, skip_chats: frozenset[int] = frozenset()) -> dict[tuple[str, str], Counter[str]]:
+    """What each simulator received, counted per target (the in-reply-to message or the recipient).
+
+    Telegram messages into `skip_chats` (the team chat) are left out: they are not outbox sends.
+    """
+    return {
+        ("x", "public_reply"): Counter(str(r.in_reply_to_tweet_id) for r in sims.x.brand_replies()),
+        ("x", "direct_message"): Counter(d.recipient_id for d in sims.x.brand_dms()),
+        ("facebook", "public_reply"): Counter(r.target_id for r in sims.fb.page_comment_replies()),
+        ("facebook", "private_reply"): Counter(r.comment_id for r in sims.fb.private_replies()),
+        ("facebook", "direct_message"): Counter(r.recipient_id for r in sims.fb.messenger_sends()),
+        # Telegram replies and private messages are both sendMessage: keyed chat:replied-to message.
+        ("telegram", "message"): Counter(
+            f"{m.chat_id}:{m.reply_to_message_id}"
+            for m in sims.tg.sent_messages()
+            if m.chat_id not in skip_chats
+        ),
+    }
+
+
+def delivery_key(row: Any) -> tuple[tuple[str, str], str]:
+    """The `deliveries` key an outbox row's send lands under."""
+    kind = row.kind_used or row.kind
+    if row.platform == "telegram":
+        if kind == "direct_message":
+            return ("telegram", "message"), f"{row.recipient_external_id}:None"
+        return ("telegram", "message"), row.target_external_id
+    if kind == "direct_message":
+        return (row.platform, kind), row.recipient_external_id
+    return (row.platform, kind), row.target_external_id
+
+
+def worker_pids(service_pid: int) -> list[int]:
+    """The service's processing workers: its children started by multiprocessing's spawn."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == service_pid and b"spawn_main" in cmdline:
+            found.append(int(entry))
     return found

@@ -5,7 +5,9 @@ A request whose signature (Facebook ``X-Hub-Signature-256``) or secret token (Te
 A verified body is normalised by the platform's adapter and stored in one transaction with
 the same unique keys as polling, so a webhook retried or replayed, or overlapping a catch-up
 poll, never creates a duplicate. A verified body that cannot be read is quarantined with the
-reason and acknowledged, since the platform would only send it again.
+reason and acknowledged, since the platform would only send it again. While the database is
+unavailable a delivery is answered 503 (both platforms deliver it again later, and Facebook's
+catch-up polling finds it too), and the failure is logged once, with its recovery.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from listeners.facebook import parse_webhook
 from listeners.facebook_webhook import verify_signature, verify_subscription
@@ -24,6 +27,7 @@ from listeners.telegram import parse_callback_query, parse_update, webhook_secre
 from storage.ingest import store_fetch
 from tactful.clock import Clock
 from tactful.domain import CallbackPress, IncomingMessage, QuarantinedPayload
+from tactful.outages import FailureLog
 from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,12 @@ def _store(
     stats = store_fetch(db, key, messages, None, bad, clock.now())
     if stats.stored or stats.quarantined:
         log.info("%s: %d new message(s), %d quarantined", key, stats.stored, stats.quarantined)
+
+
+def _unavailable(failures: FailureLog, exc: DBAPIError) -> Response:
+    """Answer a delivery that could not be stored because the database is down: send it again later."""
+    failures.failed(exc)
+    return PlainTextResponse("database unavailable; deliver again later", status_code=503)
 
 
 async def _body(request: Request) -> bytes | None:
@@ -62,6 +72,7 @@ def webhook_router(
 
     if facebook is not None:
         key = f"facebook:webhook:{facebook.page_id}"
+        fb_failures = FailureLog(log, f"{key}: storing deliveries")
 
         @router.get("/facebook")
         def facebook_verify(request: Request) -> Response:
@@ -81,16 +92,21 @@ def webhook_router(
                 log.warning("facebook webhook refused: bad or missing X-Hub-Signature-256")
                 return PlainTextResponse("bad signature", status_code=403)
             payload, error = _decode(body)
-            if error is not None:
-                bad = [QuarantinedPayload(key, error, body.decode("utf-8", "replace")[:100_000])]
-                _store(db, clock, key, [], bad)
-                return PlainTextResponse("EVENT_RECEIVED")
-            messages, quarantined = parse_webhook(payload, facebook.page_id)
-            _store(db, clock, key, messages, quarantined)
+            try:
+                if error is not None:
+                    bad = [QuarantinedPayload(key, error, body.decode("utf-8", "replace")[:100_000])]
+                    _store(db, clock, key, [], bad)
+                else:
+                    messages, quarantined = parse_webhook(payload, facebook.page_id)
+                    _store(db, clock, key, messages, quarantined)
+            except DBAPIError as exc:
+                return _unavailable(fb_failures, exc)
+            fb_failures.succeeded()
             return PlainTextResponse("EVENT_RECEIVED")
 
     if telegram is not None:
         tg_key = f"telegram:webhook:{telegram.bot_id}"
+        tg_failures = FailureLog(log, f"{tg_key}: storing updates")
 
         @router.post("/telegram")
         async def telegram_update(request: Request) -> Response:
@@ -103,10 +119,18 @@ def webhook_router(
             if body is None:
                 return PlainTextResponse("payload too large", status_code=413)
             payload, error = _decode(body)
+            try:
+                _store_update(payload, error, body)
+            except DBAPIError as exc:
+                return _unavailable(tg_failures, exc)
+            tg_failures.succeeded()
+            return PlainTextResponse("ok")
+
+        def _store_update(payload: Any, error: str | None, body: bytes) -> None:
             if error is not None:
                 bad = [QuarantinedPayload(tg_key, error, body.decode("utf-8", "replace")[:100_000])]
                 _store(db, clock, tg_key, [], bad)
-                return PlainTextResponse("ok")
+                return
             result: IncomingMessage | CallbackPress | QuarantinedPayload | None
             result = parse_update(
                 payload, telegram.bot_username, source=tg_key, staff_chats=telegram.staff_chats
@@ -119,6 +143,5 @@ def webhook_router(
                 store_fetch(db, tg_key, [], None, [], clock.now(), presses=[result])
             elif isinstance(result, QuarantinedPayload):
                 _store(db, clock, tg_key, [], [result])
-            return PlainTextResponse("ok")
 
     return router
