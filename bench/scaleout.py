@@ -30,6 +30,7 @@ from tactful.workers import ProcessingWorkers
 POSTGRES_ENV = "TACTFUL_TEST_POSTGRES_URL"
 BATCH = 500
 TARGET = 1.6
+ROUNDS = 3
 
 
 def run_scaleout_bench(count: int) -> dict[str, float] | None:
@@ -39,17 +40,26 @@ def run_scaleout_bench(count: int) -> dict[str, float] | None:
         print(f"scale-out benchmark: skipped (set {POSTGRES_ENV} to a PostgreSQL database URL)")
         return None
     messages = list(generate_messages(count))
-    one = _run(base, messages, workers=1)
-    two = _run(base, messages, workers=2)
-    ratio = two / one
+    # ROUNDS rounds of (one worker, two workers) on fresh schemas; the median round is reported,
+    # so a passing disturbance on the machine moves one round, not the figure.
+    rounds = []
+    for _ in range(ROUNDS):
+        one = _run(base, messages, workers=1)
+        two = _run(base, messages, workers=2)
+        rounds.append((one, two, two / one))
+    one, two, ratio = sorted(rounds, key=lambda r: r[2])[len(rounds) // 2]
     partitions = ProcessingSettings().partitions
     print(
         f"scale-out benchmark: {count} messages, batches of {BATCH}, PostgreSQL, "
         f"{partitions} partitions, {os.cpu_count()} cores"
     )
-    print(f"  one worker process                         {one:8.0f} msg/s")
-    print(f"  two worker processes (two pools)           {two:8.0f} msg/s")
-    print(f"  ratio two / one                            {ratio:8.2f}   (target >= {TARGET:.2f})")
+    print(f"  one worker process                         {one:8.0f} msg/s   (median round)")
+    print(f"  two worker processes (two pools)           {two:8.0f} msg/s   (median round)")
+    shown = ", ".join(f"{r[2]:.2f} ({r[1]:.0f}/{r[0]:.0f})" for r in rounds)
+    print(f"  rounds: ratio (two/one msg/s)              {shown}")
+    print(
+        f"  ratio two / one                            {ratio:8.2f}   (median of {ROUNDS} rounds; target >= {TARGET:.2f})"
+    )
     return {"one": one, "two": two, "ratio": ratio}
 
 

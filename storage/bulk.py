@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -115,11 +116,28 @@ def _compile(dialect: Any, stmt: Any, keys: tuple[str, ...], cache_key: Any) -> 
 
 
 def _convert_column(column: Sequence[Any], processor: Any) -> Sequence[Any]:
-    """Run a bind processor over one column; the very same object in every row (the batch's time) is converted once."""
+    """Run a bind processor over one column; datetimes are converted once per distinct value.
+
+    A batch's rows share many times (its own time, due times by the minute, a thread's last
+    message), and formatting a datetime costs far more than a dictionary look-up; other values
+    are cheap to convert, so they are converted one by one.
+    """
     first = column[0]
     if first is not None and len(set(map(id, column))) == 1:
         return [processor(first)] * len(column)
-    return [None if value is None else processor(value) for value in column]
+    if not isinstance(first, datetime):
+        return [None if value is None else processor(value) for value in column]
+    converted: dict[datetime, Any] = {}
+    out: list[Any] = []
+    for value in column:
+        if value is None:
+            out.append(None)
+            continue
+        done = converted.get(value)
+        if done is None:
+            done = converted[value] = processor(value)
+        out.append(done)
+    return out
 
 
 def _values_getter(names: list[str], rows: Sequence[dict[str, Any]], defaults: dict[str, Any]) -> Any:

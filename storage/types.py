@@ -70,5 +70,10 @@ def _from_sqlite_text(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        try:
+            # Stored text has no offset: parsing it with "+00:00" gives the UTC datetime in one
+            # step, several times faster than parsing and then replacing the tzinfo.
+            return datetime.fromisoformat(value + "+00:00")
+        except ValueError:  # text written with an offset of its own
+            value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -142,8 +143,17 @@ def action_to_dict(action: Action) -> dict[str, Any]:
     data: dict[str, Any] = {"type": type(action).__name__}
     for name in action.__slots__:
         value = getattr(action, name)
-        data[name] = value.isoformat() if isinstance(value, datetime) else value
+        data[name] = _isoformat(value, value.tzinfo) if isinstance(value, datetime) else value
     return data
+
+
+@functools.lru_cache(maxsize=1024)
+def _isoformat(value: datetime, zone: tzinfo | None) -> str:
+    """ISO text of a datetime in its zone (part of the key: equal instants in two zones read differently).
+
+    A batch's due times repeat by the minute, so each is formatted once.
+    """
+    return value.isoformat()
 
 
 class Processor:

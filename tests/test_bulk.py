@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, bindparam, select, update
 
 from storage import tables as t
-from storage.bulk import _PLANS, execute_many
+from storage.bulk import _PLANS, _convert_column, execute_many
 
 T0 = datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC)
 
@@ -63,3 +63,26 @@ def test_rows_missing_a_column_get_its_default_and_datetimes_round_trip_exactly(
         stored = conn.execute(select(a.c.first_seen_at, a.c.messages_processed).where(a.c.id.in_(ids))).all()
     assert all(row.first_seen_at == T0 and row.first_seen_at.tzinfo is not None for row in stored)
     assert [row.messages_processed for row in stored] == [0, 0]
+
+
+def test_column_conversion_formats_each_distinct_time_once_and_other_values_one_by_one() -> None:
+    calls: list[object] = []
+
+    def processor(value: object) -> str:
+        calls.append(value)
+        return f"{type(value).__name__}:{value}"
+
+    due = T0 + timedelta(minutes=5)
+    times = [due, None, T0, due, T0 + timedelta(minutes=5)]
+    assert _convert_column(times, processor) == [
+        f"datetime:{due}",
+        None,
+        f"datetime:{T0}",
+        f"datetime:{due}",
+        f"datetime:{due}",
+    ]
+    assert calls == [due, T0]
+    calls.clear()
+    flags = [True, 1, 1.0, True]
+    assert _convert_column(flags, processor) == ["bool:True", "int:1", "float:1.0", "bool:True"]
+    assert calls == flags

@@ -59,3 +59,11 @@ def test_a_naive_datetime_is_refused_on_every_backend() -> None:
     assert bind is not None
     with pytest.raises(ValueError, match="naive"):
         bind(datetime(2026, 1, 1))
+
+
+def test_sqlite_text_with_an_offset_of_its_own_reads_as_that_instant_in_utc() -> None:
+    result = UTCDateTime().result_processor(SQLITE, None)
+    assert result is not None
+    back = result("2026-03-29 03:00:00.500000+02:00")
+    assert back == datetime(2026, 3, 29, 1, 0, 0, 500000, tzinfo=UTC) and back.tzinfo is UTC
+    assert result("2026-03-29 01:00:00Z") == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
