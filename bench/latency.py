@@ -9,7 +9,8 @@ acknowledgement of it; messages the policy does not acknowledge (praise, trolls,
 verdicts) are left out. The service runs as `tactful run` does in production (SQLite, its
 default processing workers and intervals unless overridden); the policy is the shipped one with
 one layer that lifts `safety.global_sends_per_minute` (a deliberate throttle, 30 a minute, that
-would otherwise be the whole measurement). Peak RSS (VmHWM) of the service and its worker
+would otherwise be the whole measurement) and the identical-text check (generated customers with
+look-alike names get look-alike acknowledgements, which it would hold back). Peak RSS (VmHWM) of the service and its worker
 processes is sampled throughout.
 """
 
@@ -73,7 +74,9 @@ def _config(
     """Write the bench's tactful.toml and policy layer; return the config path."""
     x, fb, tg = sims
     layer = tmp / "bench-policy.yaml"
-    layer.write_text("safety:\n  global_sends_per_minute: 1000000\n", encoding="utf-8")
+    layer.write_text(
+        "safety:\n  global_sends_per_minute: 1000000\n  identical_text_window_hours: 0\n", encoding="utf-8"
+    )
     default_policy = Path(policies.__file__).parent / "default.yaml"
     processing = "".join(
         f"{key} = {args[key]}\n" for key in ("interval_seconds", "send_interval_seconds") if args.get(key)
