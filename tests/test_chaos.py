@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -36,9 +35,12 @@ from tests.three_platforms import (
     PAGE_ID,
     Sims,
     customer_messages,
+    deliveries,
+    delivery_key,
     free_port,
     our_accounts,
     stop,
+    worker_pids,
     write_config,
 )
 
@@ -159,23 +161,6 @@ def sent_count(db: Engine) -> int:
         )
 
 
-def worker_pids(service_pid: int) -> list[int]:
-    """The service's processing workers: its children started by multiprocessing's spawn."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == service_pid and b"spawn_main" in cmdline:
-            found.append(int(entry))
-    return found
-
-
 class Killer(threading.Thread):
     """SIGKILLs a random worker of the running service every 2-4 s until stopped."""
 
@@ -203,32 +188,6 @@ class Killer(threading.Thread):
                 except ProcessLookupError:
                     continue
                 self.kills += 1
-
-
-def deliveries(sims: Chaos) -> dict[tuple[str, str], Counter[str]]:
-    """What each simulator received, counted per target (the in-reply-to message or the recipient)."""
-    return {
-        ("x", "public_reply"): Counter(str(r.in_reply_to_tweet_id) for r in sims.x.brand_replies()),
-        ("x", "direct_message"): Counter(d.recipient_id for d in sims.x.brand_dms()),
-        ("facebook", "public_reply"): Counter(r.target_id for r in sims.fb.page_comment_replies()),
-        ("facebook", "private_reply"): Counter(r.comment_id for r in sims.fb.private_replies()),
-        ("facebook", "direct_message"): Counter(r.recipient_id for r in sims.fb.messenger_sends()),
-        # Telegram replies and private messages are both sendMessage: keyed chat:replied-to message.
-        ("telegram", "message"): Counter(
-            f"{m.chat_id}:{m.reply_to_message_id}" for m in sims.tg.sent_messages()
-        ),
-    }
-
-
-def delivery_key(row: Any) -> tuple[tuple[str, str], str]:
-    kind = row.kind_used or row.kind
-    if row.platform == "telegram":
-        if kind == "direct_message":
-            return ("telegram", "message"), f"{row.recipient_external_id}:None"
-        return ("telegram", "message"), row.target_external_id
-    if kind == "direct_message":
-        return (row.platform, kind), row.recipient_external_id
-    return (row.platform, kind), row.target_external_id
 
 
 def test_chaos_run_loses_nothing_and_sends_nothing_twice(
