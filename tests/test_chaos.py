@@ -23,22 +23,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from simulator.facebook import FacebookSimulator, RateLimitRule, RateLimitScope
-from simulator.telegram import TelegramSimulator
-from simulator.x import DEFAULT_RATE_LIMITS, XSimulator
-from simulator.x import RateLimitRule as XRule
 from storage import tables as t
 from storage.db import make_engine
 from tests import three_platforms
-from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for
+from tests.e2e_helpers import db_ready, start_service, wait_for
 from tests.three_platforms import (
-    PAGE_ID,
     Sims,
-    customer_messages,
+    backlog,
     deliveries,
     delivery_key,
     free_port,
+    load_simulators,
     our_accounts,
+    service_secrets,
     stop,
     worker_pids,
     write_config,
@@ -47,13 +44,7 @@ from tests.three_platforms import (
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 BOT_TOKEN = "4343:AAH-chaos_test-token"
-SECRETS = {
-    **SECRET_ENV,
-    "TACTFUL_FACEBOOK__PAGE_TOKEN": "chaos-page-token",
-    "TACTFUL_FACEBOOK__APP_SECRET": "chaos-app-secret",
-    "TACTFUL_FACEBOOK__VERIFY_TOKEN": "chaos-verify-token",
-    "TACTFUL_TELEGRAM__BOT_TOKEN": BOT_TOKEN,
-}
+SECRETS = service_secrets("chaos", BOT_TOKEN)
 OUR_ACCOUNTS = our_accounts(BOT_TOKEN)
 # Telegram lets a bot write 20 messages a minute into one group: many groups keep replies flowing.
 GROUPS = [-1002000000000 - n for n in range(100)]
@@ -111,22 +102,7 @@ class Chaos(Sims):
 
 @pytest.fixture
 def sims() -> Iterator[Chaos]:
-    roomy = tuple(
-        XRule(r.path_prefix, r.limit * 1000, r.window_seconds, r.method) for r in DEFAULT_RATE_LIMITS
-    )
-    x = XSimulator("1000", "acme", rate_limits=roomy)
-    fb = FacebookSimulator(
-        PAGE_ID,
-        SECRETS["TACTFUL_FACEBOOK__PAGE_TOKEN"],
-        app_secret=SECRETS["TACTFUL_FACEBOOK__APP_SECRET"],
-        page_name="Acme",
-        rate_limits=(RateLimitRule(RateLimitScope.PAGES_BUC, 10_000_000, 24 * 3600),),
-    )
-    tg = TelegramSimulator(BOT_TOKEN, "acme_support_bot")
-    for sim in (x, fb, tg):
-        sim.start()
-    for n, chat in enumerate(GROUPS):
-        tg.add_group(chat, f"Acme customers {n}")
+    x, fb, tg = load_simulators(SECRETS, GROUPS)
     made = Chaos(x, fb, tg, rng=random.Random(11), first_user=20000)
     made.posts = [fb.add_post(f"Post number {n}") for n in range(10)]
     yield made
@@ -135,21 +111,6 @@ def sims() -> Iterator[Chaos]:
 
 def stored_ids(db: Engine) -> dict[str, list[str]]:
     return three_platforms.stored_ids(db, OUR_ACCOUNTS)
-
-
-def backlog(db: Engine) -> tuple[int, int, int]:
-    """(customer messages stored, messages not yet processed, outbox items pending or sending)."""
-    with db.connect() as conn:
-        stored = conn.execute(
-            select(func.count()).select_from(customer_messages(OUR_ACCOUNTS).subquery())
-        ).scalar_one()
-        unprocessed = conn.execute(
-            select(func.count()).select_from(t.messages).where(t.messages.c.status.in_(("new", "claimed")))
-        ).scalar_one()
-        open_sends = conn.execute(
-            select(func.count()).select_from(t.outbox).where(t.outbox.c.status.in_(("pending", "sending")))
-        ).scalar_one()
-    return int(stored), int(unprocessed), int(open_sends)
 
 
 def sent_count(db: Engine) -> int:
@@ -235,19 +196,23 @@ def test_chaos_run_loses_nothing_and_sends_nothing_twice(
         deadline = posted_at + FAULT_SECONDS
         # Faults and kills go on until every mention is in and processed and most sends are out.
         while time.monotonic() < deadline:
-            stored_now, unprocessed, open_sends = backlog(db)
+            stored_now, unprocessed, open_sends = backlog(db, OUR_ACCOUNTS)
             if (stored_now, unprocessed) == (total, 0) and open_sends < total // 20:
                 break
             time.sleep(0.5)
         print(
-            f"faults off at {time.monotonic() - started:.0f}s: stored, unprocessed, open sends {backlog(db)}"
+            f"faults off at {time.monotonic() - started:.0f}s: stored, unprocessed, open sends {backlog(db, OUR_ACCOUNTS)}"
         )
     finally:
         killer.halt.set()
         killer.join(timeout=10)
         sims.faults_off()
     try:
-        wait_for(lambda: backlog(db) == (total, 0, 0), 150, "the service to drain once the faults stopped")
+        wait_for(
+            lambda: backlog(db, OUR_ACCOUNTS) == (total, 0, 0),
+            150,
+            "the service to drain once the faults stopped",
+        )
     finally:
         code = stop(process, signal.SIGTERM)
     elapsed = time.monotonic() - started

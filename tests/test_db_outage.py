@@ -23,27 +23,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from simulator.facebook import FacebookSimulator, RateLimitRule, RateLimitScope
-from simulator.telegram import TelegramSimulator
-from simulator.x import DEFAULT_RATE_LIMITS, XSimulator
-from simulator.x import RateLimitRule as XRule
 from storage import tables as t
 from storage.db import make_engine
 from tests import three_platforms
-from tests.e2e_helpers import SECRET_ENV, db_ready, start_service, wait_for
+from tests.e2e_helpers import db_ready, start_service, wait_for
 from tests.tcp_forwarder import TcpForwarder
 from tests.three_platforms import (
-    BRAND_X_ID,
-    PAGE_ID,
     Sims,
-    customer_messages,
+    backlog,
     deliveries,
     delivery_key,
     free_port,
+    load_simulators,
     our_accounts,
+    service_secrets,
     stop,
     worker_pids,
     write_config,
@@ -52,13 +48,7 @@ from tests.three_platforms import (
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 BOT_TOKEN = "4545:AAH-outage_test-token"
-SECRETS = {
-    **SECRET_ENV,
-    "TACTFUL_FACEBOOK__PAGE_TOKEN": "outage-page-token",
-    "TACTFUL_FACEBOOK__APP_SECRET": "outage-app-secret",
-    "TACTFUL_FACEBOOK__VERIFY_TOKEN": "outage-verify-token",
-    "TACTFUL_TELEGRAM__BOT_TOKEN": BOT_TOKEN,
-}
+SECRETS = service_secrets("outage", BOT_TOKEN)
 OUR_ACCOUNTS = our_accounts(BOT_TOKEN)
 TEAM_CHAT = -1003999999999  # urgent items are posted here (not outbox sends: counted apart)
 GROUPS = [-1003000000000 - n for n in range(40)]
@@ -116,22 +106,7 @@ class Customers(threading.Thread):
 
 @pytest.fixture
 def sims() -> Iterator[Sims]:
-    roomy = tuple(
-        XRule(r.path_prefix, r.limit * 1000, r.window_seconds, r.method) for r in DEFAULT_RATE_LIMITS
-    )
-    x = XSimulator(BRAND_X_ID, "acme", rate_limits=roomy)
-    fb = FacebookSimulator(
-        PAGE_ID,
-        SECRETS["TACTFUL_FACEBOOK__PAGE_TOKEN"],
-        app_secret=SECRETS["TACTFUL_FACEBOOK__APP_SECRET"],
-        page_name="Acme",
-        rate_limits=(RateLimitRule(RateLimitScope.PAGES_BUC, 10_000_000, 24 * 3600),),
-    )
-    tg = TelegramSimulator(BOT_TOKEN, "acme_support_bot")
-    for sim in (x, fb, tg):
-        sim.start()
-    for n, chat in enumerate(GROUPS):
-        tg.add_group(chat, f"Acme customers {n}")
+    x, fb, tg = load_simulators(SECRETS, GROUPS)
     tg.add_group(TEAM_CHAT, "Acme support team")
     made = Sims(x, fb, tg, rng=random.Random(13), first_user=40000)
     made.posts = [fb.add_post(f"Post number {n}") for n in range(5)]
@@ -145,21 +120,6 @@ def forwarder(postgres_schema_url: str) -> Iterator[TcpForwarder]:
     made = TcpForwarder((url.host or "127.0.0.1", url.port or 5432)).start()
     yield made
     made.stop()
-
-
-def backlog(db: Engine) -> tuple[int, int, int]:
-    """(customer messages stored, messages not yet processed, outbox items pending or sending)."""
-    with db.connect() as conn:
-        stored = conn.execute(
-            select(func.count()).select_from(customer_messages(OUR_ACCOUNTS).subquery())
-        ).scalar_one()
-        unprocessed = conn.execute(
-            select(func.count()).select_from(t.messages).where(t.messages.c.status.in_(("new", "claimed")))
-        ).scalar_one()
-        open_sends = conn.execute(
-            select(func.count()).select_from(t.outbox).where(t.outbox.c.status.in_(("pending", "sending")))
-        ).scalar_one()
-    return int(stored), int(unprocessed), int(open_sends)
 
 
 def failure_lines(text: str) -> tuple[Counter[str], int]:
@@ -225,7 +185,7 @@ def test_database_outage_loses_nothing_and_sends_nothing_twice(
         time.sleep(BEFORE_SECONDS)  # real processes under load: the outage must come mid-stream
 
         log_at_cut = log.stat().st_size
-        before_cut = backlog(db)
+        before_cut = backlog(db, OUR_ACCOUNTS)
         forwarder.cut()
         customers.outage.set()
         time.sleep(OUTAGE_SECONDS)
@@ -237,7 +197,9 @@ def test_database_outage_loses_nothing_and_sends_nothing_twice(
         customers.join(timeout=10)
         total = customers.total()
         wait_for(
-            lambda: backlog(db) == (total, 0, 0), SETTLE_SECONDS, "the backlog to drain after the outage"
+            lambda: backlog(db, OUR_ACCOUNTS) == (total, 0, 0),
+            SETTLE_SECONDS,
+            "the backlog to drain after the outage",
         )
         settled_after = time.monotonic() - restored_at
         alive = process.poll() is None

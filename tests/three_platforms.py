@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from simulator.facebook import FacebookSimulator
+from simulator.facebook import FacebookSimulator, RateLimitRule, RateLimitScope
 from simulator.generate import COMPLAINTS, PRODUCTS, QUESTIONS
 from simulator.telegram import TelegramSimulator
-from simulator.x import XSimulator
+from simulator.x import DEFAULT_RATE_LIMITS, XSimulator
+from simulator.x import RateLimitRule as XRule
 from storage import tables as t
-from tests.e2e_helpers import load_test_policy
+from tests.e2e_helpers import SECRET_ENV, load_test_policy
 
 PAGE_ID = "5000"
 BRAND_X_ID = "1000"
@@ -105,6 +106,55 @@ class Sims:
         """Stop the three simulators."""
         for sim in (self.x, self.fb, self.tg):
             sim.stop()
+
+
+def service_secrets(tag: str, bot_token: str) -> dict[str, str]:
+    """The service's secrets for a run on the three simulators (each test its own tokens)."""
+    return {
+        **SECRET_ENV,
+        "TACTFUL_FACEBOOK__PAGE_TOKEN": f"{tag}-page-token",
+        "TACTFUL_FACEBOOK__APP_SECRET": f"{tag}-app-secret",
+        "TACTFUL_FACEBOOK__VERIFY_TOKEN": f"{tag}-verify-token",
+        "TACTFUL_TELEGRAM__BOT_TOKEN": bot_token,
+    }
+
+
+def load_simulators(
+    secrets: dict[str, str], groups: list[int]
+) -> tuple[XSimulator, FacebookSimulator, TelegramSimulator]:
+    """Start the three simulators with rate limits roomy enough for a load test, and the Telegram groups."""
+    roomy = tuple(
+        XRule(r.path_prefix, r.limit * 1000, r.window_seconds, r.method) for r in DEFAULT_RATE_LIMITS
+    )
+    x = XSimulator(BRAND_X_ID, "acme", rate_limits=roomy)
+    fb = FacebookSimulator(
+        PAGE_ID,
+        secrets["TACTFUL_FACEBOOK__PAGE_TOKEN"],
+        app_secret=secrets["TACTFUL_FACEBOOK__APP_SECRET"],
+        page_name="Acme",
+        rate_limits=(RateLimitRule(RateLimitScope.PAGES_BUC, 10_000_000, 24 * 3600),),
+    )
+    tg = TelegramSimulator(secrets["TACTFUL_TELEGRAM__BOT_TOKEN"], "acme_support_bot")
+    for sim in (x, fb, tg):
+        sim.start()
+    for n, chat in enumerate(groups):
+        tg.add_group(chat, f"Acme customers {n}")
+    return x, fb, tg
+
+
+def backlog(db: Engine, accounts: tuple[str, ...]) -> tuple[int, int, int]:
+    """(customer messages stored, messages not yet processed, outbox items pending or sending)."""
+    with db.connect() as conn:
+        stored = conn.execute(
+            select(func.count()).select_from(customer_messages(accounts).subquery())
+        ).scalar_one()
+        unprocessed = conn.execute(
+            select(func.count()).select_from(t.messages).where(t.messages.c.status.in_(("new", "claimed")))
+        ).scalar_one()
+        open_sends = conn.execute(
+            select(func.count()).select_from(t.outbox).where(t.outbox.c.status.in_(("pending", "sending")))
+        ).scalar_one()
+    return int(stored), int(unprocessed), int(open_sends)
 
 
 def write_config(
