@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.recordset import ROWS_PARAM, SetPlan, encode_rows, set_plan
+
 T = TypeVar("T")
 CHUNK = 500
 
@@ -45,7 +47,8 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
     rebuilt statement with the same structure reuses it) and each column's bind processor is
     looked up once, so the per-row cost is one call per value instead of SQLAlchemy's full
     per-row parameter pipeline. Values still go through the columns' types (JSON, UTC
-    datetimes), so it stays portable.
+    datetimes), so it stays portable. On PostgreSQL, a statement that can be is run once over
+    the whole batch as a JSON recordset (`storage.recordset`) instead of once per row.
     """
     if not rows:
         return
@@ -53,6 +56,11 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
     plan, defaults = _plan(dialect, stmt, rows[0])
     values = _values_getter(plan.names, rows, defaults)
     columns: list[Sequence[Any]] = list(zip(*map(values, rows), strict=True))
+    if plan.set_based is not None and len(rows) > 1:
+        payload = encode_rows(plan.set_based, plan.names, columns)
+        if payload is not None:
+            conn.exec_driver_sql(plan.set_based.sql, {ROWS_PARAM: payload})
+            return
     for index, processor in plan.converters:
         columns[index] = _convert_column(columns[index], processor)
     if plan.positional:
@@ -73,6 +81,7 @@ class _Plan:
     positional: bool
     converters: list[tuple[int, Any]]
     table_defaults: dict[str, Any]
+    set_based: SetPlan | None
 
 
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -112,7 +121,10 @@ def _compile(dialect: Any, stmt: Any, keys: tuple[str, ...], cache_key: Any) -> 
     processors = {name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()}
     names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
     converters = [(i, processors[name]) for i, name in enumerate(names) if processors.get(name)]
-    return _Plan(compiled, compiled.string, names, bool(compiled.positional), converters, table_defaults)
+    set_based = set_plan(dialect, stmt, compiled, names)
+    return _Plan(
+        compiled, compiled.string, names, bool(compiled.positional), converters, table_defaults, set_based
+    )
 
 
 def _convert_column(column: Sequence[Any], processor: Any) -> Sequence[Any]:

@@ -71,8 +71,10 @@ def _store_authors(
         .where(and_(t.authors.c.platform == bindparam("p"), t.authors.c.external_id == bindparam("e")))
         .values(
             # A payload without names (a Messenger webhook) keeps the names an earlier one gave.
-            username=func.coalesce(bindparam("u"), t.authors.c.username),
-            display_name=func.coalesce(bindparam("d"), t.authors.c.display_name),
+            username=func.coalesce(bindparam("u", type_=t.authors.c.username.type), t.authors.c.username),
+            display_name=func.coalesce(
+                bindparam("d", type_=t.authors.c.display_name.type), t.authors.c.display_name
+            ),
             last_seen_at=bindparam("s"),
         ),
         [

@@ -149,12 +149,21 @@ def read_partition(
     """
     which, count = partition
     indexes = _partition_indexes(which, count)
-    # Two reads, each walking the (status, id) index in order; an IN over both statuses would sort.
+    # The ids come first, each read walking the (status, id) index in order and stopping at
+    # `limit`; an IN over both statuses would sort, and joining authors and threads in the same
+    # query lets the planner join the whole backlog before it limits (a scan per batch).
     # Messages left "claimed" by a claim-mode processor that died come first (they are older).
-    rows = _rows(conn, _pending_of_partitions("claimed", count), {"partitions": indexes, "limit": limit})
-    if len(rows) < limit:
-        more = {"partitions": indexes, "limit": limit - len(rows)}
-        rows += _rows(conn, _pending_of_partitions("new", count), more)
+    ids = list(
+        conn.execute(
+            _pending_ids_of_partitions("claimed", count), {"partitions": indexes, "limit": limit}
+        ).scalars()
+    )
+    if len(ids) < limit:
+        more = {"partitions": indexes, "limit": limit - len(ids)}
+        ids += conn.execute(_pending_ids_of_partitions("new", count), more).scalars()
+    rows: list[PendingMessage] = []
+    for part in chunks(ids):
+        rows += _rows(conn, _PENDING_OF_IDS, {"ids": part})
     return rows
 
 
@@ -207,15 +216,23 @@ def _pending_select() -> Select[Any]:
 
 
 @functools.cache
-def _pending_of_partitions(status: str, count: int) -> Select[Any]:
-    """The oldest messages in `status` of some of `count` partitions (bound: partitions, limit).
+def _pending_ids_of_partitions(status: str, count: int) -> Select[Any]:
+    """The ids of the oldest messages in `status` of some of `count` partitions (bound: partitions, limit).
 
     Built once per status and partition count: a worker runs it for every batch, and building
     and compiling the statement again each time costs more than running it on a small batch.
     """
     m = t.messages
     in_partitions = (m.c.thread_id % count).in_(bindparam("partitions", expanding=True))
-    return _pending_select().where(and_(m.c.status == status, in_partitions)).limit(bindparam("limit"))
+    return (
+        select(m.c.id)
+        .where(and_(m.c.status == status, in_partitions))
+        .order_by(m.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+_PENDING_OF_IDS = _pending_select().where(t.messages.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _pending(conn: Connection, condition: Any, limit: int) -> list[PendingMessage]:
@@ -298,6 +315,14 @@ _WAITING_OF_ITEMS = select(t.review_items.c.id).where(
     )
 )
 _WAITING_OF_ITEMS_LOCKED = _WAITING_OF_ITEMS.with_for_update()
+_LOCK_AUTHORS_IN_ORDER = (
+    select(t.authors.c.id)
+    .where(t.authors.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.authors.c.id)
+    # The lock an UPDATE of non-key columns takes: it does not wait for the key-share locks that
+    # other workers' foreign keys (outbox.author_id) hold on the same authors.
+    .with_for_update(key_share=True)
+)
 
 
 def load_author_send_states(
@@ -406,11 +431,15 @@ def _add_author_history(conn: Connection, counts: dict[int, AuthorCounts]) -> No
 
     `first_message_at` keeps the first processed message's time (set once); troll counters are
     written only for the few authors with a troll verdict in the batch, so the common case binds
-    one timestamp per author. Rows are updated in id order, so that two workers whose batches
-    share authors wait for each other instead of deadlocking.
+    one timestamp per author. Rows are locked (PostgreSQL) and updated in id order, so that two
+    workers whose batches share authors wait for each other instead of deadlocking, whatever
+    plan the database picks for the one-statement update (`storage.recordset`).
     """
     a = t.authors
     counts = dict(sorted(counts.items()))
+    if conn.dialect.name == "postgresql":
+        for part in chunks(list(counts)):
+            conn.execute(_LOCK_AUTHORS_IN_ORDER, {"ids": part})
     execute_many(
         conn,
         update(a)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
 
 from policies.loader import default_policy_path
 from simulator.script import TrafficScript
 from simulator.x import XSimulator
+from storage.migrate import alembic_config
 
 SECRET_ENV = {
     "TACTFUL_X__BEARER_TOKEN": "e2e-bearer",
@@ -116,5 +119,21 @@ def start_service(
 
 
 def db_ready(db: Engine) -> bool:
-    """Return True once the service has created its tables."""
-    return "messages" in inspect(db).get_table_names()
+    """Return True once the service has migrated the database to the current schema.
+
+    On SQLite each CREATE TABLE of a migration commits on its own, so a table being there does
+    not mean the others are; the recorded revision reaches head only after the last of them.
+    """
+    with db.connect() as conn:
+        if "alembic_version" not in inspect(conn).get_table_names():
+            return False
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return version == schema_head()
+
+
+@functools.cache
+def schema_head() -> str:
+    """The newest migration's revision."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
