@@ -752,6 +752,8 @@ class FacebookSimulator(LoopbackServer):
             return "conversation"
         if node in self._messages:
             return "message"
+        if node in self._users:
+            return "user"
         return "unknown"
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
@@ -848,6 +850,8 @@ class FacebookSimulator(LoopbackServer):
             return json_response(200, self._conversation_view(self._conversations[node], fields))
         if kind == "message":
             return json_response(200, self._message_view(self._messages[node], fields))
+        if kind == "user":
+            return json_response(200, _select(self._profile(node), fields))
         raise self._unsupported("GET", node)
 
     def _update_object(self, ctx: _Ctx) -> SimResponse:
@@ -1112,6 +1116,11 @@ class FacebookSimulator(LoopbackServer):
 
     def _participant(self, party_id: str) -> dict[str, Any]:
         return {"name": self._name_of(party_id), "email": f"{party_id}@facebook.com", "id": party_id}
+
+    def _profile(self, user_id: str) -> dict[str, Any]:
+        """A person as the User Profile API shows them to the page (by their page-scoped id)."""
+        first, _, last = self._users[user_id].partition(" ")
+        return {"first_name": first, "last_name": last, "id": user_id}
 
     def _name_of(self, party_id: str) -> str:
         return self.page_name if party_id == self.page_id else self._users.get(party_id, "Facebook user")

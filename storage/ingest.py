@@ -44,6 +44,26 @@ def _ids_by_external(
     return found
 
 
+def named_authors(db: Engine, platform: str, external_ids: Sequence[str]) -> set[str]:
+    """Return which of these authors the store already has a display name or username for."""
+    a = t.authors
+    named: set[str] = set()
+    with db.connect() as conn:
+        for part in chunks(list(external_ids)):
+            named.update(
+                conn.execute(
+                    select(a.c.external_id).where(
+                        and_(
+                            a.c.platform == platform,
+                            a.c.external_id.in_(part),
+                            func.coalesce(a.c.display_name, "") + func.coalesce(a.c.username, "") != "",
+                        )
+                    )
+                ).scalars()
+            )
+    return named
+
+
 def _store_authors(
     conn: Connection, batch: list[IncomingMessage], now: datetime
 ) -> dict[tuple[str, str], int]:

@@ -27,6 +27,10 @@ LONG_POLL_PAUSE_SECONDS = 0.1
 #: otherwise throw the whole poll away.
 READ_RETRIES = 2
 
+#: The longest a Messenger sender-name look-up may take: it runs while Meta waits for the
+#: webhook's answer.
+PROFILE_TIMEOUT_SECONDS = 3.0
+
 
 @dataclass(slots=True)
 class PlatformParts:
@@ -101,6 +105,7 @@ def build_facebook(settings: FacebookSettings, clock: Clock | None = None) -> Pl
     from bots.facebook import FacebookBot
     from listeners.facebook import FacebookCommentsListener, FacebookConversationsListener
     from listeners.facebook_client import GraphClient
+    from listeners.facebook_profiles import MessengerProfiles
 
     if not settings.page_id:
         raise ConfigurationError("[facebook] is enabled but page_id is empty: set facebook.page_id")
@@ -113,10 +118,20 @@ def build_facebook(settings: FacebookSettings, clock: Clock | None = None) -> Pl
         clock=clock,
         read_retries=READ_RETRIES,
     )
+    # Sender names for Messenger webhooks: looked up while Meta waits for the answer, so quickly
+    # and once (no retries); a sender left unnamed is still stored.
+    profiles = GraphClient(
+        _required_secret(settings, "facebook", "page_token"),
+        graph_url=settings.graph_url,
+        api_version=settings.api_version,
+        timeout=min(settings.timeout_seconds, PROFILE_TIMEOUT_SECONDS),
+        clock=clock,
+    )
     webhook = FacebookWebhook(
         page_id=settings.page_id,
         app_secret=_required_secret(settings, "facebook", "app_secret"),
         verify_token=_required_secret(settings, "facebook", "verify_token"),
+        sender_names=MessengerProfiles(profiles, clock),
     )
     return PlatformParts(
         platform=Platform.FACEBOOK,

@@ -68,16 +68,23 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def db(db_url: str) -> Iterator[Engine]:
     """A migrated database engine on each backend."""
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+    yield from _migrated(db_url)
 
 
 @pytest.fixture
 def sqlite_db(sqlite_url: str) -> Iterator[Engine]:
     """A migrated SQLite engine (for tests that do not need to run on both backends)."""
-    engine = make_engine(sqlite_url)
+    yield from _migrated(sqlite_url)
+
+
+@pytest.fixture
+def postgres_db(postgres_schema_url: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL engine (for PostgreSQL-only behaviour; skipped when not configured)."""
+    yield from _migrated(postgres_schema_url)
+
+
+def _migrated(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
     upgrade(engine)
     yield engine
     engine.dispose()

@@ -8,16 +8,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, Engine, bindparam, event, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from moderation.classifier import Moderator
 from storage import tables as t
 from storage.bulk import execute_many, insert_ignoring_conflicts
-from storage.db import make_engine
 from storage.ingest import store_fetch
-from storage.migrate import upgrade
 from storage.recordset import set_plan
 from storage.work import AuthorCounts, _add_author_history
 from tactful.clock import FrozenClock
@@ -27,15 +24,6 @@ from tests.factories import make_message
 
 T0 = datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)
 AWKWARD = ['quote " and \\ backslash', "new\nline\ttab", "emoji 😀 and ünïcödé", "'single' -- ;", ""]
-
-
-@pytest.fixture
-def pg(postgres_schema_url: str) -> Iterator[Engine]:
-    """A migrated PostgreSQL engine (skipped when no server is configured)."""
-    engine = make_engine(postgres_schema_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @contextmanager
@@ -83,14 +71,14 @@ def _threads(conn: Connection, count: int) -> list[int]:
     return list(conn.execute(select(t.threads.c.id).order_by(t.threads.c.id)).scalars())
 
 
-def test_an_insert_on_postgresql_is_one_statement_and_stores_every_value_exactly(pg: Engine) -> None:
+def test_an_insert_on_postgresql_is_one_statement_and_stores_every_value_exactly(postgres_db: Engine) -> None:
     rows = _author_rows(12)
-    with statements(pg) as seen, pg.begin() as conn:
+    with statements(postgres_db) as seen, postgres_db.begin() as conn:
         execute_many(conn, t.authors.insert(), rows)
     assert [many for _, many in seen] == [False]
     assert "json_to_recordset" in seen[0][0]
     a = t.authors
-    with pg.connect() as conn:
+    with postgres_db.connect() as conn:
         stored = conn.execute(
             select(
                 a.c.external_id,
@@ -106,8 +94,8 @@ def test_an_insert_on_postgresql_is_one_statement_and_stores_every_value_exactly
     ]
 
 
-def test_json_columns_keep_documents_and_none_stays_sql_null(pg: Engine) -> None:
-    with pg.begin() as conn:
+def test_json_columns_keep_documents_and_none_stays_sql_null(postgres_db: Engine) -> None:
+    with postgres_db.begin() as conn:
         ids = _threads(conn, 4)
         documents: list[Any] = [{"a": [1, 2.5, None], "b": {"c": 'x"y'}}, None, [], {"ü": "😀"}]
         execute_many(
@@ -116,19 +104,21 @@ def test_json_columns_keep_documents_and_none_stays_sql_null(pg: Engine) -> None
             [{"tid": tid, "state": doc} for tid, doc in zip(ids, documents, strict=True)],
         )
     th = t.threads
-    with pg.connect() as conn:
+    with postgres_db.connect() as conn:
         stored = conn.execute(select(th.c.heat_state, th.c.heat_state.is_(None)).order_by(th.c.id)).all()
     assert [row[0] for row in stored] == documents
     assert [row[1] for row in stored] == [False, True, False, False]
 
 
-def test_an_update_reads_each_rows_values_and_keeps_expressions_on_the_stored_row(pg: Engine) -> None:
+def test_an_update_reads_each_rows_values_and_keeps_expressions_on_the_stored_row(
+    postgres_db: Engine,
+) -> None:
     a = t.authors
-    with pg.begin() as conn:
+    with postgres_db.begin() as conn:
         execute_many(conn, a.insert(), _author_rows(6))
         ids = list(conn.execute(select(a.c.id).order_by(a.c.id)).scalars())
     later = T0 + timedelta(days=1)
-    with statements(pg) as seen, pg.begin() as conn:
+    with statements(postgres_db) as seen, postgres_db.begin() as conn:
         execute_many(
             conn,
             update(a)
@@ -137,16 +127,16 @@ def test_an_update_reads_each_rows_values_and_keeps_expressions_on_the_stored_ro
             [{"aid": author_id, "added": n} for n, author_id in enumerate(reversed(ids), start=1)],
         )
     assert [many for _, many in seen] == [False]
-    with pg.connect() as conn:
+    with postgres_db.connect() as conn:
         stored = conn.execute(select(a.c.messages_processed, a.c.last_seen_at).order_by(a.c.id)).all()
     assert [tuple(row) for row in stored] == [(n, later) for n in range(6, 0, -1)]
 
 
-def test_an_update_keyed_on_several_columns_is_set_based(pg: Engine) -> None:
+def test_an_update_keyed_on_several_columns_is_set_based(postgres_db: Engine) -> None:
     a = t.authors
-    with pg.begin() as conn:
+    with postgres_db.begin() as conn:
         execute_many(conn, a.insert(), _author_rows(3))
-    with statements(pg) as seen, pg.begin() as conn:
+    with statements(postgres_db) as seen, postgres_db.begin() as conn:
         execute_many(
             conn,
             update(a)
@@ -155,7 +145,7 @@ def test_an_update_keyed_on_several_columns_is_set_based(pg: Engine) -> None:
             [{"p": "x", "e": f"a{i}", "u": f"renamed {i}"} for i in range(3)],
         )
     assert [many for _, many in seen] == [False]
-    with pg.connect() as conn:
+    with postgres_db.connect() as conn:
         assert list(conn.execute(select(a.c.username).order_by(a.c.id)).scalars()) == [
             "renamed 0",
             "renamed 1",
@@ -190,17 +180,17 @@ def test_a_duplicate_within_a_batch_is_skipped_and_the_first_row_kept_on_every_b
     assert [tuple(row) for row in stored] == [(r["external_id"], r["username"]) for r in rows]
 
 
-def test_a_value_json_cannot_carry_is_written_row_by_row(pg: Engine) -> None:
-    with pg.begin() as conn:
+def test_a_value_json_cannot_carry_is_written_row_by_row(postgres_db: Engine) -> None:
+    with postgres_db.begin() as conn:
         ids = _threads(conn, 2)
-        with statements(pg) as seen:
+        with statements(postgres_db) as seen:
             execute_many(
                 conn,
                 update(t.threads).where(t.threads.c.id == bindparam("tid")).values(heat=bindparam("heat")),
                 [{"tid": ids[0], "heat": math.nan}, {"tid": ids[1], "heat": 0.25}],
             )
     assert [many for _, many in seen] == [True]
-    with pg.connect() as conn:
+    with postgres_db.connect() as conn:
         heats = list(conn.execute(select(t.threads.c.heat).order_by(t.threads.c.id)).scalars())
     assert math.isnan(heats[0]) and heats[1] == 0.25
 
@@ -227,7 +217,7 @@ def test_statements_whose_rewrite_would_mean_something_else_are_not_rewritten() 
     )
 
 
-def test_a_processing_batch_on_postgresql_writes_nothing_row_by_row(pg: Engine) -> None:
+def test_a_processing_batch_on_postgresql_writes_nothing_row_by_row(postgres_db: Engine) -> None:
     clock = FrozenClock(T0)
     messages = [
         make_message(f"m{i}", text, author_id=f"u{i % 7}", thread=f"t{i % 11}", minutes=i)
@@ -236,9 +226,9 @@ def test_a_processing_batch_on_postgresql_writes_nothing_row_by_row(pg: Engine) 
             * 20
         )
     ]
-    store_fetch(pg, "test", messages, None, [], clock.now())
-    processor = Processor(pg, Moderator(), PolicySource(None).current, clock)
-    with statements(pg) as seen:
+    store_fetch(postgres_db, "test", messages, None, [], clock.now())
+    processor = Processor(postgres_db, Moderator(), PolicySource(None).current, clock)
+    with statements(postgres_db) as seen:
         assert processor.drain(100) == len(messages)
     per_row = [statement for statement, many in seen if many]
     assert per_row == []
@@ -246,7 +236,7 @@ def test_a_processing_batch_on_postgresql_writes_nothing_row_by_row(pg: Engine) 
 
 
 def test_author_counters_do_not_wait_for_the_key_share_locks_of_another_workers_foreign_keys(
-    pg: Engine,
+    postgres_db: Engine,
 ) -> None:
     """Another worker's outbox row for the same author holds a key-share lock on it until it commits.
 
@@ -254,16 +244,16 @@ def test_author_counters_do_not_wait_for_the_key_share_locks_of_another_workers_
     author's key-share lock and wanted the other's author would deadlock.
     """
     a = t.authors
-    with pg.begin() as conn:
+    with postgres_db.begin() as conn:
         execute_many(conn, a.insert(), _author_rows(2))
         ids = list(conn.execute(select(a.c.id).order_by(a.c.id)).scalars())
-    with pg.connect() as other_worker:
+    with postgres_db.connect() as other_worker:
         other_worker.execute(select(a.c.id).where(a.c.id.in_(ids)).with_for_update(read=True, key_share=True))
-        with pg.begin() as conn:
+        with postgres_db.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '2s'"))
             _add_author_history(
                 conn, {author_id: AuthorCounts(messages=1, first_message_at=T0) for author_id in ids}
             )
         other_worker.rollback()
-    with pg.connect() as conn:
+    with postgres_db.connect() as conn:
         assert list(conn.execute(select(a.c.messages_processed).order_by(a.c.id)).scalars()) == [1, 1]

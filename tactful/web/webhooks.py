@@ -8,6 +8,8 @@ poll, never creates a duplicate. A verified body that cannot be read is quaranti
 reason and acknowledged, since the platform would only send it again. While the database is
 unavailable a delivery is answered 503 (both platforms deliver it again later, and Facebook's
 catch-up polling finds it too), and the failure is logged once, with its recovery.
+A Messenger message names its sender only by id: a sender the store has no name for is looked
+up (`tactful.sender_names`) before the message is stored, so the reply can greet them by name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +31,7 @@ from storage.ingest import store_fetch
 from tactful.clock import Clock
 from tactful.domain import CallbackPress, IncomingMessage, QuarantinedPayload
 from tactful.outages import FailureLog
+from tactful.sender_names import name_senders
 from tactful.web.receivers import FacebookWebhook, TelegramWebhook
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,8 @@ def webhook_router(
                     _store(db, clock, key, [], bad)
                 else:
                     messages, quarantined = parse_webhook(payload, facebook.page_id)
+                    if facebook.sender_names is not None:
+                        messages = await run_in_threadpool(name_senders, db, facebook.sender_names, messages)
                     _store(db, clock, key, messages, quarantined)
             except DBAPIError as exc:
                 return _unavailable(fb_failures, exc)
