@@ -74,6 +74,7 @@ def _roles(values: list[str] | None) -> frozenset[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the service (the stages of its `--role`s) until SIGINT or SIGTERM."""
+    from tactful.outages import wait_for_database
     from tactful.service import ServiceRunner, build_service
 
     try:
@@ -82,8 +83,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"tactful run: {exc}", file=sys.stderr)
         return 2
     settings = _settings(args)
-    service = build_service(settings)
-    runner = ServiceRunner(service, roles)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -92,6 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if not wait_for_database(settings.storage.url, stop):
+        return 0  # stopped while waiting for the database
+    service = build_service(settings)
+    runner = ServiceRunner(service, roles)
     runner.start()
     platforms = ", ".join(sorted({c.listener.platform.value for c in service.coordinators})) or "none"
     log.info(

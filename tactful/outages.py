@@ -5,7 +5,7 @@ retries fail in between (Home Assistant's coordinator pattern): an outage of a m
 two lines per component, not a traceback per retry. `PendingWrites` keeps the records of side
 effects already done (a message sent, a post made) that the database refused, and writes them
 first thing once it is back, so nothing done sits in "sending" until a restart mistakes it for
-a crash's.
+a crash's. `wait_for_database` holds a starting service until its database answers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+
+from storage.db import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +114,35 @@ class PendingWrites:
             written += 1
             log.info("%s: recorded that %s while the database was unavailable", self.what, label)
         return written
+
+
+def wait_for_database(
+    url: str,
+    stop: threading.Event,
+    *,
+    first_delay: float = 1.0,
+    max_delay: float = 30.0,
+) -> bool:
+    """Block until the database at `url` answers, backing off (capped) between tries; False if `stop` came first.
+
+    A service started while its database is down (a host booting, a failover) waits for it
+    instead of exiting; the wait is logged once when it starts and once when it ends.
+    """
+    engine = make_engine(url)
+    failures = FailureLog(log, "connecting to the database at start-up")
+    delay = first_delay
+    try:
+        while not stop.is_set():
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+            except DBAPIError as exc:
+                failures.failed(exc)
+                stop.wait(delay)
+                delay = min(delay * 2, max_delay)
+                continue
+            failures.succeeded()
+            return True
+        return False
+    finally:
+        engine.dispose()
