@@ -40,6 +40,7 @@ from tactful.errors import (
     TransientPlatformError,
 )
 from tactful.outages import PendingWrites
+from tactful.text_identity import text_hash
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,7 @@ class OutboxDispatcher:
                 return _Take.SEND if mark_sending(conn, entry.id, now) else _Take.SKIP
         if self._full_until is not None and now < self._full_until and cap <= self._full_limit:
             return _Take.FULL
-        digest = send_budget.text_hash(entry.text) if entry.text else None
+        digest = text_hash(entry.text) if entry.text else None
         with self._db.begin() as conn:
             send_budget.lock(conn, now)
             if (

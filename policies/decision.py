@@ -74,6 +74,9 @@ class DecisionContext:
     from_own_account: bool = False
     private_channel_link: str | None = None
     brand_name: str = ""
+    #: Hashes (`tactful.text_identity.text_hash`) of texts that already went out on the platform as
+    #: often as the identical-text check allows: a variant with such a text is avoided.
+    worn_texts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -372,6 +372,7 @@ class PolicyEngine:
             seed=f"{ctx.message.platform.value}:{ctx.message.external_id}",
             avoid=ctx.last_variant_to_author,
             values=template_values(ctx.message.author, brand, ctx.private_channel_link, reply),
+            worn=ctx.worn_texts,
         )
         if isinstance(rendered, Refusal) or variants is None:
             return rendered, None

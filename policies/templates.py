@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tactful.domain import Author
+from tactful.text_identity import text_hash
 
 #: The only variables a template may use, and what they become.
 TEMPLATE_VARIABLES: dict[str, str] = {
@@ -186,12 +187,14 @@ def render(
     seed: str,
     avoid: tuple[str, int] | None,
     values: Mapping[str, str],
+    worn: frozenset[str] = frozenset(),
 ) -> Rendered | Refusal:
     """Render one variant of a template, or say why none can be sent.
 
     The variant is chosen deterministically from `seed` among the variants whose variables
     all have values, skipping the one `avoid` names so a person never gets the same text
-    twice in a row.
+    twice in a row, and those whose filled-in text is `worn` (its `text_hash` is in it: sent
+    as often as the identical-text check allows); when every usable text is worn, none is sent.
     """
     if not variants_by_language:
         return Refusal(f"template {template_id} is not defined")
@@ -215,8 +218,15 @@ def render(
     if not usable:
         needed = ", ".join(sorted(missing)) or "valid text"
         return Refusal(f"no {lang} variant of {template_id} can be filled (missing {needed})")
-    index = usable[stable_index(f"{template_id}\x00{seed}", len(usable))]
     safe = {name: values.get(name, "") for name in TEMPLATE_VARIABLES}
+    if worn:
+        usable = [index for index in usable if text_hash(variants[index].format_map(safe)) not in worn]
+        if not usable:
+            return Refusal(
+                f"every usable {lang} variant of {template_id} already went out as often as the "
+                "identical-text check allows; a person should reply"
+            )
+    index = usable[stable_index(f"{template_id}\x00{seed}", len(usable))]
     return Rendered(template_id, lang, index, variants[index].format_map(safe))
 
 

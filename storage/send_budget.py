@@ -16,7 +16,6 @@ in flight; the text's hash is stored on the outbox row when it is marked "sendin
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,16 +37,6 @@ class IdenticalTexts:
 
     max_sends: int
     window: timedelta
-
-
-def normalise_text(text: str) -> str:
-    """Return the text as compared for identity: casefolded, whitespace collapsed, stripped."""
-    return " ".join(text.casefold().split())
-
-
-def text_hash(text: str) -> str:
-    """Return the sha256 (hex) of the normalised text, as stored in `outbox.text_hash`."""
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
 def lock(conn: Connection, now: datetime, budget: str = GLOBAL) -> None:
@@ -128,6 +117,22 @@ def identical_sends_query(
         or_(o.c.sent_at > since, o.c.status == "sending"),
     )
     return select(func.count()).select_from(o).where(where)
+
+
+def worn_texts(conn: Connection, platform: str, since: datetime, max_sends: int) -> frozenset[str]:
+    """Hashes of the texts sent on `platform` since `since` at least `max_sends` times (worn out for now).
+
+    The engine prefers variants whose text is not among them, so that the identical-text check
+    rarely has to withhold a send. It counts sends, not conversations: a hint, not the check.
+    """
+    o = t.outbox
+    query = (
+        select(o.c.text_hash)
+        .where(and_(o.c.platform == platform, o.c.text_hash.is_not(None), o.c.sent_at > since))
+        .group_by(o.c.text_hash)
+        .having(func.count() >= max_sends)
+    )
+    return frozenset(conn.execute(query).scalars())
 
 
 def identical_reason(count: int, platform: str, window: timedelta) -> str:

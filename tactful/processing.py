@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bots.base import PrivateRoute, SendKind
 from moderation.classifier import ModerationInput
@@ -27,6 +27,7 @@ from policies.decision import (
     QueueForReview,
 )
 from storage.policy_versions import PolicyVersionFacts, record_used
+from storage.send_budget import IdenticalTexts, worn_texts
 from storage.work import (
     AuthorCounts,
     AuthorSendState,
@@ -93,6 +94,11 @@ class DecisionMaker(Protocol):
     @property
     def brand_name(self) -> str:
         """The brand's name, for templates."""
+        ...
+
+    @property
+    def identical_texts(self) -> IdenticalTexts | None:
+        """How often one text may go out per platform (None: no identical-text check)."""
         ...
 
     def decide(self, ctx: DecisionContext) -> Decision:
@@ -264,6 +270,7 @@ class Processor:
                 own=own_accounts(conn),
                 links=links,
                 outcome=BatchOutcome(threads=threads),
+                worn=_worn_texts(conn, policy.identical_texts, {row.platform for row in pending}, now),
             )
             summaries = [
                 self._decide_one(row, verdict, batch) for row, verdict in zip(pending, verdicts, strict=True)
@@ -323,6 +330,7 @@ class Processor:
                     from_own_account=from_own,
                     private_channel_link=route.link if route is not None else None,
                     brand_name=batch.policy.brand_name,
+                    worn_texts=batch.worn.get(row.platform, _NOTHING_WORN),
                 )
             )
         outcome.message_ids.append(row.id)
@@ -510,6 +518,22 @@ class _Batch:
     outcome: BatchOutcome
     heat: dict[int, HeatState] = field(default_factory=dict)
     histories: dict[int, AuthorHistory] = field(default_factory=dict)  # by author id, as of each message
+    worn: dict[str, frozenset[str]] = field(default_factory=dict)  # texts worn out, by platform
+
+
+_NOTHING_WORN: frozenset[str] = frozenset()
+
+
+def _worn_texts(
+    conn: Connection, identical: IdenticalTexts | None, platforms: set[str], now: datetime
+) -> dict[str, frozenset[str]]:
+    """The texts each platform of the batch already sent as often as the identical-text check allows."""
+    if identical is None:
+        return {}
+    since = now - identical.window
+    return {
+        platform: worn_texts(conn, platform, since, identical.max_sends) for platform in sorted(platforms)
+    }
 
 
 def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:

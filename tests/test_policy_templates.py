@@ -15,6 +15,7 @@ from policies.templates import (
     template_values,
 )
 from tactful.domain import Author, Platform
+from tactful.text_identity import text_hash
 
 VALUES = {"first_name": "Jane", "name": "Jane Doe", "username": "jane", "brand": "Acme", "dm_link": ""}
 
@@ -122,6 +123,22 @@ def test_render_avoids_last_variant_for_every_seed() -> None:
         assert isinstance(second, Rendered) and second.variant != first.variant
         assert _render(variants, seed=f"s{number}", avoid=("other", first.variant)) == first
     assert chosen == {0, 1, 2}
+
+
+def test_render_prefers_variants_whose_text_is_not_worn_out() -> None:
+    variants = {"en": ["One {first_name}", "Two {first_name}", "Three {first_name}"]}
+    for number in range(20):
+        first = _render(variants, seed=f"s{number}")
+        assert isinstance(first, Rendered)
+        # The filled-in text is what wears out: "One Dana" is worn, "One" for another name is not.
+        worn = frozenset({text_hash(first.text.upper())})  # compared casefolded
+        second = _render(variants, seed=f"s{number}", worn=worn)
+        assert isinstance(second, Rendered) and second.variant != first.variant
+        other_name = _render(variants, seed=f"s{number}", worn=worn, values={**VALUES, "first_name": "Kim"})
+        assert isinstance(other_name, Rendered) and other_name.variant == first.variant
+    every = frozenset(text_hash(text.format(first_name=VALUES["first_name"])) for text in variants["en"])
+    refused = _render(variants, worn=every)
+    assert isinstance(refused, Refusal) and "identical-text" in refused.reason
 
 
 def test_render_skips_variants_whose_variables_are_empty() -> None:

@@ -27,6 +27,7 @@ from tactful.clock import FrozenClock
 from tactful.domain import Channel, Platform
 from tactful.errors import TransientPlatformError
 from tactful.policy_source import PolicySource
+from tactful.text_identity import text_hash
 from tests.factories import BASE_TIME, make_message
 
 DAY = IdenticalTexts(max_sends=1, window=timedelta(hours=24))
@@ -311,7 +312,7 @@ def test_an_identical_text_to_another_conversation_is_withheld_for_a_person(
     assert (state[first], state[again], state[other], state[hide]) == ("sent", "failed", "sent", "sent")
     error = str(row(db, again)["last_error"])
     assert "identical text already sent 1 time on x in the last 24 h" in error
-    assert row(db, first)["text_hash"] == send_budget.text_hash("oh no, sorry to hear that! we're on it.")
+    assert row(db, first)["text_hash"] == text_hash("oh no, sorry to hear that! we're on it.")
     with db.connect() as conn:
         review = conn.execute(
             select(t.review_items.c.thread_id, t.review_items.c.reason, t.review_items.c.status)
