@@ -46,8 +46,8 @@ class AnnounceRule:
     """Which review items the team chat hears about.
 
     An open item is announced when its priority is at least `min_priority` and it is younger than
-    `max_age` (so turning the feature on does not replay the backlog), or when it has a due time
-    within `due_within` from now (overdue included).
+    `max_age`, or when its due time is within `due_within` from now or passed less than `max_age`
+    ago (overdue included): turning the feature on does not replay the backlog.
     """
 
     min_priority: int
@@ -133,7 +133,7 @@ def queue_announcements(
     """Add a pending post for every open item the rule selects that this chat has not had; return how many."""
     r, p = t.review_items, t.team_chat_posts
     by_priority = and_(r.c.priority >= rule.min_priority, r.c.created_at >= now - rule.max_age)
-    by_due = and_(r.c.due_at.is_not(None), r.c.due_at <= now + rule.due_within)
+    by_due = and_(r.c.due_at >= now - rule.max_age, r.c.due_at <= now + rule.due_within)
     posted = exists().where(and_(p.c.item_id == r.c.id, p.c.chat_id == chat_id))
     rows = conn.execute(
         select(r.c.id, by_priority.label("high"))

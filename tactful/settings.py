@@ -222,7 +222,8 @@ class TeamChatSettings(_Section):
     """Which review items are announced in the Telegram team chat (`[telegram] team_chat_id`).
 
     An open item is announced once when its priority is at least `min_priority` and it is at most
-    `max_age_hours` old, or when its due time is within `due_within_minutes` (or past).
+    `max_age_hours` old, or when its due time is within `due_within_minutes` (or passed less than
+    `max_age_hours` ago: turning the team chat on does not replay an old backlog).
     `interval_seconds` is how often announcements, button presses and message updates run.
     """
 

@@ -205,7 +205,9 @@ def test_the_announcement_rule(db: Engine, clock: FrozenClock) -> None:
     assert low not in {row.item_id for row in rows}
     with db.begin() as conn:
         conn.execute(update(r).where(r.c.id == old).values(due_at=now - timedelta(minutes=5)))
-        assert queue_announcements(conn, "-100", RULE, now) == 1  # overdue, however old
+        assert queue_announcements(conn, "-100", RULE, now) == 1  # overdue, however old the item
+        conn.execute(update(r).where(r.c.id == low).values(due_at=now - timedelta(hours=25)))
+        assert queue_announcements(conn, "-100", RULE, now) == 0  # overdue for longer than max_age: backlog
         cards = item_cards(conn, [high, 999_999])
     assert list(cards) == [high] and cards[high].priority == 85 and cards[high].troll_label is None
 
