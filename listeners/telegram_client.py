@@ -58,6 +58,13 @@ REDACTED = "<redacted-token>"
 _LOGGERS_SHOWING_URLS = ("httpx", "telegram.Bot")
 _T = TypeVar("_T")
 
+# python-telegram-bot's own RetryAfter constructor reads its deprecated int `retry_after` (v22.2)
+# whenever Telegram throttles, which would print a library deprecation to an operator's log;
+# `_retry_after_seconds` reads the value as either type.
+warnings.filterwarnings(
+    "ignore", r"Deprecated since version v22\.2: .* attribute `retry_after`", PTBDeprecationWarning
+)
+
 
 @dataclass(frozen=True, slots=True)
 class TelegramTimeouts:
