@@ -60,11 +60,13 @@ def set_plan(dialect: Any, stmt: Any, compiled: Any, names: list[str]) -> SetPla
     if isinstance(stmt, Insert):
         rewritten = _insert(stmt, names, fields)
     elif isinstance(stmt, Update):
-        keys = None if stmt._returning else _key_binds(stmt, compiled)
+        # By key: the compiler binds typed copies of the statement's own parameters.
+        by_key = {bind.key: name for bind, name in compiled.bind_names.items()}
+        keys = None if stmt._returning else _key_binds(stmt, by_key)
         if keys is None:
             return None
         key_indexes = [names.index(key) for key in keys]
-        rewritten = _update(stmt, compiled, fields)
+        rewritten = _update(stmt, by_key, fields)
     else:
         return None
     if rewritten is None:
@@ -120,7 +122,7 @@ def _insert(stmt: Insert, names: list[str], fields: dict[str, Any]) -> Any:
     return rewritten
 
 
-def _key_binds(stmt: Update, compiled: Any) -> list[str] | None:
+def _key_binds(stmt: Update, by_key: dict[str, str]) -> list[str] | None:
     """The bind names of an UPDATE whose WHERE is only `table column = :bind` terms, else None."""
     where = stmt.whereclause
     terms = (
@@ -139,22 +141,20 @@ def _key_binds(stmt: Update, compiled: Any) -> list[str] | None:
             isinstance(left, ColumnClause) and left.table is stmt.table and isinstance(right, BindParameter)
         ):
             return None
-        name = next((n for bind, n in compiled.bind_names.items() if bind.key == right.key), None)
+        name = by_key.get(right.key)
         if name is None:
             return None
         keys.append(name)
     return keys or None
 
 
-def _update(stmt: Update, compiled: Any, fields: dict[str, Any]) -> Any:
+def _update(stmt: Update, by_key: dict[str, str], fields: dict[str, Any]) -> Any:
     """The same UPDATE with each bound value read from the recordset (UPDATE … FROM)."""
-    # By key: the compiler binds typed copies of the statement's own parameters.
-    names = {bind.key: name for bind, name in compiled.bind_names.items()}
     missing = []
 
     def replace(element: Any, **_: Any) -> Any:
         if isinstance(element, BindParameter):
-            name = names.get(element.key)
+            name = by_key.get(element.key)
             if name is None:
                 missing.append(element)
                 return None
